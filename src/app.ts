@@ -1,0 +1,59 @@
+import dotenv from 'dotenv';
+import { loadConfig } from './config';
+import { createLogger } from './logger';
+import { createSidecar } from './sidecar';
+
+/** sysexits EX_CONFIG: systemd units can stop restarting on it. */
+const EXIT_CONFIG = 78;
+/** SIGTERM must end the process within 2 s even if a client holds a request open. */
+const SHUTDOWN_LIMIT_MS = 1500;
+
+function main(): void {
+  dotenv.config({ quiet: true });
+  const { config, problems, warnings } = loadConfig(process.env);
+  if (config === undefined) {
+    for (const problem of problems) process.stderr.write(`signal-sidecar: bad configuration: ${problem}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+
+  const logger = createLogger(config.logLevel);
+  for (const warning of warnings) logger.warn(warning);
+  logger.info('signal-sidecar starting', { config });
+
+  const sidecar = createSidecar(config, { logger });
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('signal-sidecar stopping', { signal });
+    setTimeout(() => {
+      logger.warn('shutdown took too long; exiting with requests still open');
+      process.exit(0);
+    }, SHUTDOWN_LIMIT_MS).unref();
+    sidecar.stop().then(
+      () => {
+        logger.info('signal-sidecar stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error('error while stopping', { error: String(error) });
+        process.exit(0);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.on('uncaughtException', (error) => {
+    // A bug, not input: exit and let systemd restart us. HAProxy keeps the
+    // agent's last verdict while we are away.
+    logger.error('uncaught exception', { error: error.stack ?? String(error) });
+    process.exit(1);
+  });
+
+  sidecar.start().catch((error: unknown) => {
+    logger.error('cannot start', { error: error instanceof Error ? error.message : String(error) });
+    process.exit(1);
+  });
+}
+
+main();

@@ -1,0 +1,84 @@
+import type { HttpProbe, ProbeResult } from './http-probe';
+import type { UpstreamSettings } from './jicofo-health';
+
+/** One room as mod_muc_census reports it; passed on as received. */
+export type CensusRoom = Readonly<Record<string, unknown>> & {
+  readonly room_name: string;
+  readonly participants: number;
+};
+
+export interface Census {
+  readonly rooms: readonly CensusRoom[];
+  /** Sum over rooms, a room reported as -1 (only focus left) counting as 0. */
+  readonly participants: number;
+  /** Sum of participants² over rooms: how unevenly load is spread. */
+  readonly sumSquaredParticipants: number;
+}
+
+export type CensusParse =
+  | { readonly ok: true; readonly census: Census }
+  | { readonly ok: false; readonly problem: string };
+
+export interface CensusSample {
+  readonly probe: ProbeResult;
+  readonly parse: CensusParse | null;
+}
+
+function isRoom(entry: unknown): entry is CensusRoom {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return false;
+  const room = entry as Record<string, unknown>;
+  return (
+    typeof room.room_name === 'string' &&
+    typeof room.participants === 'number' &&
+    Number.isInteger(room.participants) &&
+    room.participants >= -1
+  );
+}
+
+/**
+ * Parses /room-census. With no rooms most module versions send
+ * `{"room_census":{}}` (an empty Lua table becomes an object), the newest `[]`.
+ */
+export function parseCensus(body: string): CensusParse {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { ok: false, problem: 'census is not valid JSON' };
+  }
+  const list = typeof json === 'object' && json !== null ? (json as Record<string, unknown>).room_census : undefined;
+  let entries: unknown[];
+  if (Array.isArray(list)) {
+    entries = list;
+  } else if (typeof list === 'object' && list !== null && Object.keys(list).length === 0) {
+    entries = [];
+  } else {
+    return { ok: false, problem: 'census has no room_census list' };
+  }
+  const rooms: CensusRoom[] = [];
+  let participants = 0;
+  let sumSquaredParticipants = 0;
+  for (const entry of entries) {
+    if (!isRoom(entry)) return { ok: false, problem: `census room is malformed: ${JSON.stringify(entry).slice(0, 100)}` };
+    const present = Math.max(0, entry.participants);
+    participants += present;
+    sumSquaredParticipants += present * present;
+    rooms.push(entry);
+  }
+  return { ok: true, census: { rooms, participants, sumSquaredParticipants } };
+}
+
+/** GET {PROSODY_ORIG}/room-census with Host: CENSUS_HOST. */
+export async function collectCensus(
+  probe: HttpProbe,
+  prosodyOrigin: string,
+  censusHost: string | undefined,
+  settings: UpstreamSettings,
+): Promise<CensusSample> {
+  const result = await probe({ url: `${prosodyOrigin}/room-census`, host: censusHost, ...settings });
+  if (result.statusCode !== 200 || result.timedOut || result.error !== null) return { probe: result, parse: null };
+  if (result.truncated) {
+    return { probe: result, parse: { ok: false, problem: `census longer than ${settings.bodyLimit} bytes` } };
+  }
+  return { probe: result, parse: parseCensus(result.body) };
+}

@@ -1,0 +1,44 @@
+import { observe, type DecisionSettings, type Observation } from './observe';
+import { judge, remember, type FlapMemory } from './flap';
+import { buildReport, type Report } from './report';
+import type { Samples } from './samples';
+import { agentMessage, weightPercent } from './weight';
+
+/** Everything the servers render, computed once per poll (or when grace or dampening ends). */
+export interface Decision {
+  readonly report: Report;
+  /** The agent's answer, newline included: HAProxy ignores a line without it. */
+  readonly agentLine: string;
+  readonly observation: Observation;
+  /** Raw reasons plus the flap mitigation in force, if any. */
+  readonly reasons: readonly string[];
+  readonly memory: FlapMemory;
+  /** When this decision goes stale by time alone; null if it does not. */
+  readonly reconsiderAt: number | null;
+}
+
+function conclude(
+  samples: Samples,
+  observation: Observation,
+  memory: FlapMemory,
+  now: number,
+  settings: DecisionSettings,
+): Decision {
+  const judgement = judge(observation, memory, now, settings);
+  const weight = weightPercent(judgement.status, observation.participants, settings);
+  const message = agentMessage(judgement.healthy, judgement.status, weight);
+  const report = buildReport(samples, observation, judgement, weight, message, now, settings.censusPoll);
+  const reasons = judgement.mitigation === null ? observation.reasons : [...observation.reasons, judgement.mitigation];
+  return { report, agentLine: `${message}\n`, observation, reasons, memory, reconsiderAt: judgement.reconsiderAt };
+}
+
+/** After a poll: remember what it saw, then decide. Pure. */
+export function decideAfterPoll(samples: Samples, memory: FlapMemory, now: number, settings: DecisionSettings): Decision {
+  const observation = observe(samples, settings);
+  return conclude(samples, observation, remember(memory, observation, now), now, settings);
+}
+
+/** Between polls, when grace or dampening runs out: decide again without a new sample. Pure. */
+export function decideAgain(samples: Samples, memory: FlapMemory, now: number, settings: DecisionSettings): Decision {
+  return conclude(samples, observe(samples, settings), memory, now, settings);
+}

@@ -1,0 +1,134 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import express from 'express';
+import type { SidecarMetrics } from '../metrics';
+import type { SignalState } from '../state';
+
+export interface HttpDeps {
+  readonly state: SignalState;
+  readonly metrics: SidecarMetrics;
+  readonly serveMetrics: boolean;
+  readonly serveCensus: boolean;
+  readonly onError: (error: unknown) => void;
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+const TEXT = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+function send(res: http.ServerResponse, code: number, type: string, body: string): void {
+  res.writeHead(code, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(body);
+}
+
+/** Label for the `uri` metric: known routes by name, every other path shares one value. */
+const OTHER_ROUTE = 'other';
+
+export interface SidecarHttpServer {
+  readonly server: http.Server;
+  listen(port: number, host: string | undefined): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+/**
+ * The REST server. Handlers only copy what the state rendered at the last
+ * decision; nothing here waits on a poll, except before the very first one,
+ * when a health check is held until there is a verdict to give.
+ */
+export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
+  const { state, metrics } = deps;
+
+  const healthCheck = (render: (res: http.ServerResponse, healthy: boolean) => void): Handler => {
+    const answer = (res: http.ServerResponse): void => {
+      const current = state.current;
+      if (current === null) {
+        send(res, 503, TEXT, 'NOT_OK');
+        return;
+      }
+      metrics.healthChecks.inc();
+      if (!current.healthy) metrics.unhealthyChecks.inc();
+      render(res, current.healthy);
+    };
+    return (_req, res) => {
+      if (state.current !== null) {
+        answer(res);
+        return;
+      }
+      void state.firstDecision().then(() => {
+        if (!res.writableEnded) answer(res);
+      });
+    };
+  };
+
+  const routes = new Map<string, Handler>();
+  routes.set('/health', (_req, res) => send(res, 200, TEXT, 'OK'));
+  const signalHealth = healthCheck((res, healthy) => send(res, healthy ? 200 : 503, TEXT, healthy ? 'OK' : 'NOT_OK'));
+  routes.set('/signal/health', signalHealth);
+  routes.set('/about/health', signalHealth);
+  routes.set(
+    '/signal/report',
+    healthCheck((res, healthy) => send(res, healthy ? 200 : 503, JSON_TYPE, state.current?.reportBody ?? '{}')),
+  );
+  if (deps.serveCensus) {
+    routes.set('/signal/census', (_req, res) => send(res, 200, JSON_TYPE, state.current?.censusBody ?? '{"room_census":[]}'));
+  }
+  if (deps.serveMetrics) {
+    routes.set('/metrics', (_req, res) => {
+      metrics.registry.metrics().then(
+        (text) => send(res, 200, metrics.registry.contentType, text),
+        (error: unknown) => {
+          deps.onError(error);
+          send(res, 500, TEXT, 'metrics unavailable');
+        },
+      );
+    });
+  }
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    metrics.requestStarted();
+    res.once('close', () => {
+      metrics.requestFinished();
+      const path = req.path;
+      const uri = routes.has(path) ? path : OTHER_ROUTE;
+      metrics.observeRequest(req.method, uri, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    next();
+  });
+  for (const [path, handler] of routes) app.get(path, handler);
+  app.use((_req, res) => send(res, 404, TEXT, 'Not Found'));
+
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, app);
+  // Explicit limits: a slow or idle client cannot hold a socket forever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  server.on('clientError', (_error, socket: Socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  return {
+    server,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port, host }, () => {
+          server.removeListener('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        // In-flight requests finish; idle keep-alive sockets would only delay exit.
+        server.closeIdleConnections();
+      });
+    },
+  };
+}

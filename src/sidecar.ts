@@ -1,0 +1,100 @@
+import type { AddressInfo } from 'node:net';
+import { Agent } from './agent';
+import { createHttpProbe, type HttpProbe } from './collectors/http-probe';
+import { readStatusFile, type StatusFileSample } from './collectors/status-file';
+import type { Config } from './config';
+import { createDumpRunner, type Spawn } from './dump';
+import { createHttpServer } from './http/server';
+import type { Logger } from './logger';
+import { createMetrics, type SidecarMetrics } from './metrics';
+import { Poller } from './poller';
+import { buildSources } from './sources';
+import { SignalState } from './state';
+import { watchStatusFile, type StatusWatch } from './status-watch';
+import { watchTransitions } from './transitions';
+
+export interface SidecarDeps {
+  readonly logger: Logger;
+  /** Milliseconds on a clock that never jumps back; defaults to a monotonic wall clock. */
+  readonly now?: () => number;
+  readonly probe?: HttpProbe;
+  readonly readStatusFile?: (path: string) => Promise<StatusFileSample>;
+  readonly spawn?: Spawn;
+}
+
+export interface Sidecar {
+  readonly state: SignalState;
+  readonly metrics: SidecarMetrics;
+  /** Binds both listeners and starts polling; resolves with the bound addresses. */
+  start(): Promise<{ http: AddressInfo; agent: AddressInfo }>;
+  /** Stops polling, stops answering the agent, lets in-flight HTTP requests finish. */
+  stop(): Promise<void>;
+}
+
+/** Wall-clock aligned at start, then monotonic: an NTP step cannot stretch a grace interval. */
+const monotonicWallClock = (): number => performance.timeOrigin + performance.now();
+
+/** Builds a sidecar; nothing listens or polls until start(). */
+export function createSidecar(config: Config, deps: SidecarDeps): Sidecar {
+  const { logger } = deps;
+  const now = deps.now ?? monotonicWallClock;
+  const metrics = createMetrics();
+  const state = new SignalState(config, now);
+  state.onDecision(watchTransitions(config, logger, metrics, createDumpRunner(logger, deps.spawn)));
+
+  const sources = buildSources(config, {
+    probe: deps.probe ?? createHttpProbe(),
+    readStatusFile: deps.readStatusFile ?? readStatusFile,
+  });
+  const poller = new Poller(sources, config.pollingIntervalMs, {
+    now,
+    record: (update) => state.record(update),
+    probed: (source, success, seconds) => metrics.recordProbe(source, success, seconds),
+    failed: (source, error) => logger.error('collector failed unexpectedly', { source, error: String(error) }),
+  });
+
+  const agent = new Agent({
+    state,
+    answered: (healthy) => {
+      metrics.healthChecks.inc();
+      if (!healthy) metrics.unhealthyChecks.inc();
+    },
+  });
+  const http = createHttpServer({
+    state,
+    metrics,
+    serveMetrics: config.metrics,
+    serveCensus: config.censusPoll,
+    onError: (error) => logger.error('metrics rendering failed', { error: String(error) }),
+  });
+  let statusWatch: StatusWatch | undefined;
+
+  return {
+    state,
+    metrics,
+    async start() {
+      const [httpAddress, agentAddress] = await Promise.all([
+        http.listen(config.httpPort, config.httpHost),
+        agent.listen(config.tcpPort, config.tcpHost),
+      ]);
+      statusWatch = watchStatusFile(
+        config.statusFile,
+        () => poller.refresh(['statusFile']),
+        (message) => logger.warn(message),
+        Math.max(config.pollingIntervalMs, 1000),
+      );
+      poller.start();
+      logger.info('signal-sidecar listening', {
+        http: `${httpAddress.address}:${httpAddress.port}`,
+        agent: `${agentAddress.address}:${agentAddress.port}`,
+      });
+      return { http: httpAddress, agent: agentAddress };
+    },
+    async stop() {
+      poller.stop();
+      statusWatch?.close();
+      state.close();
+      await Promise.all([agent.close(), http.close()]);
+    },
+  };
+}

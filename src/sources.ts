@@ -1,0 +1,52 @@
+import { collectCensus } from './collectors/census';
+import { answeredOk, type HttpProbe } from './collectors/http-probe';
+import { collectJicofoHealth } from './collectors/jicofo-health';
+import { collectJicofoStats } from './collectors/jicofo-stats';
+import { collectProsody } from './collectors/prosody-bosh';
+import type { StatusFileSample } from './collectors/status-file';
+import type { Config } from './config';
+import type { Samples, SourceName } from './decision/samples';
+
+/** One polled source: how to collect it, and what counts as a successful probe. */
+export interface Source<K extends SourceName = SourceName> {
+  readonly name: K;
+  collect(): Promise<NonNullable<Samples[K]>>;
+  succeeded(sample: NonNullable<Samples[K]>): boolean;
+}
+
+export interface SourceDeps {
+  readonly probe: HttpProbe;
+  readonly readStatusFile: (path: string) => Promise<StatusFileSample>;
+}
+
+export function buildSources(config: Config, deps: SourceDeps): Source[] {
+  const settings = { timeoutMs: config.probeTimeoutMs, bodyLimit: config.probeBodyLimit };
+  const sources: Source[] = [
+    source('jicofoHealth', () => collectJicofoHealth(deps.probe, config.jicofoOrigin, settings), answeredOk),
+    source(
+      'jicofoStats',
+      () => collectJicofoStats(deps.probe, config.jicofoOrigin, settings),
+      (sample) => sample.parse?.ok === true,
+    ),
+    source('prosody', () => collectProsody(deps.probe, config.prosodyOrigin, config.prosodyHost, settings), answeredOk),
+    source('statusFile', () => deps.readStatusFile(config.statusFile), (sample) => sample.found),
+  ];
+  if (config.censusPoll) {
+    sources.push(
+      source(
+        'census',
+        () => collectCensus(deps.probe, config.prosodyOrigin, config.censusHost, settings),
+        (sample) => sample.parse?.ok === true,
+      ),
+    );
+  }
+  return sources;
+}
+
+function source<K extends SourceName>(
+  name: K,
+  collect: () => Promise<NonNullable<Samples[K]>>,
+  succeeded: (sample: NonNullable<Samples[K]>) => boolean,
+): Source {
+  return { name, collect, succeeded } as unknown as Source;
+}

@@ -1,0 +1,97 @@
+import { decideAfterPoll, decideAgain, type Decision } from './decision/decide';
+import { FRESH_MEMORY, type FlapMemory } from './decision/flap';
+import type { DecisionSettings } from './decision/observe';
+import { NO_SAMPLES, type Samples, type SourceName } from './decision/samples';
+
+/** What the servers send, rendered once per decision so requests only copy bytes. */
+export interface Rendered {
+  readonly decision: Decision;
+  readonly healthy: boolean;
+  readonly reportBody: string;
+  readonly agentLine: Buffer;
+  readonly censusBody: string;
+}
+
+export type DecisionListener = (previous: Rendered | null, next: Rendered, samples: Samples) => void;
+
+/** Sources that must have answered once before any verdict is given. */
+const REQUIRED: readonly SourceName[] = ['jicofoHealth', 'jicofoStats', 'prosody', 'statusFile'];
+
+const EMPTY_CENSUS = '{"room_census":[]}';
+
+/**
+ * The one shared state: latest samples, flap memory and the rendered
+ * decision. Polls write it; the servers only read `current`.
+ */
+export class SignalState {
+  private samples: Samples = NO_SAMPLES;
+  private memory: FlapMemory = FRESH_MEMORY;
+  private rendered: Rendered | null = null;
+  private reconsiderTimer: NodeJS.Timeout | undefined;
+  private readonly waiting: (() => void)[] = [];
+  private readonly listeners: DecisionListener[] = [];
+
+  constructor(
+    private readonly settings: DecisionSettings,
+    private readonly now: () => number,
+  ) {}
+
+  /** The latest decision; null until the first poll has completed. */
+  get current(): Rendered | null {
+    return this.rendered;
+  }
+
+  get latestSamples(): Samples {
+    return this.samples;
+  }
+
+  onDecision(listener: DecisionListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Resolves once a first decision exists (at once if it already does). */
+  firstDecision(): Promise<void> {
+    if (this.rendered !== null) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Takes the samples of a completed poll round (all sources, or only some). */
+  record(update: Partial<Samples>): void {
+    this.samples = { ...this.samples, ...update };
+    if (REQUIRED.some((source) => this.samples[source] === null)) return;
+    const decision = decideAfterPoll(this.samples, this.memory, this.now(), this.settings);
+    this.memory = decision.memory;
+    this.publish(decision);
+  }
+
+  /** Stops the time-based re-decision timer (shutdown). */
+  close(): void {
+    clearTimeout(this.reconsiderTimer);
+  }
+
+  private reconsider(): void {
+    const decision = decideAgain(this.samples, this.memory, this.now(), this.settings);
+    this.publish(decision);
+  }
+
+  private publish(decision: Decision): void {
+    const previous = this.rendered;
+    const census = decision.observation.census;
+    this.rendered = {
+      decision,
+      healthy: decision.report.healthy,
+      reportBody: JSON.stringify(decision.report),
+      agentLine: Buffer.from(decision.agentLine),
+      censusBody: census === null ? (previous?.censusBody ?? EMPTY_CENSUS) : JSON.stringify({ room_census: census.rooms }),
+    };
+    clearTimeout(this.reconsiderTimer);
+    if (decision.reconsiderAt !== null) {
+      // +1 ms so the new decision is taken strictly after the boundary.
+      const delay = Math.max(0, decision.reconsiderAt - this.now()) + 1;
+      this.reconsiderTimer = setTimeout(() => this.reconsider(), delay);
+      this.reconsiderTimer.unref();
+    }
+    for (const listener of this.listeners) listener(previous, this.rendered, this.samples);
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+}

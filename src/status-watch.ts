@@ -1,0 +1,63 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+
+export interface StatusWatch {
+  close(): void;
+}
+
+/**
+ * Calls `changed` when the status file is written, replaced by rename,
+ * deleted or created. It watches the directory, not the file: editors and
+ * config tools replace the file, and a watch on the old inode would go deaf.
+ */
+export function watchStatusFile(
+  path: string,
+  changed: () => void,
+  problem: (message: string) => void,
+  retryMs: number,
+): StatusWatch {
+  const directory = dirname(path);
+  const name = basename(path);
+  let watcher: FSWatcher | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let closed = false;
+  let reported = false;
+
+  const open = (): void => {
+    if (closed) return;
+    try {
+      watcher = watch(directory, { persistent: false }, (_event, filename) => {
+        if (filename === null || filename.toString() === name) changed();
+      });
+      watcher.on('error', (error) => {
+        watcher?.close();
+        watcher = undefined;
+        complain(error);
+      });
+      if (reported) changed();
+      reported = false;
+    } catch (error) {
+      complain(error);
+    }
+  };
+
+  const complain = (error: unknown): void => {
+    if (!reported) {
+      problem(`cannot watch ${directory} for status file changes (${error instanceof Error ? error.message : String(error)}); changes are seen at the next poll`);
+      reported = true;
+    }
+    if (!closed) {
+      retry = setTimeout(open, retryMs);
+      retry.unref();
+    }
+  };
+
+  open();
+  return {
+    close() {
+      closed = true;
+      clearTimeout(retry);
+      watcher?.close();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import { HEALTH_404_HINT } from './collectors/jicofo-health';
+import type { Config } from './config';
+import type { Component } from './dump';
+import type { Logger } from './logger';
+import type { SidecarMetrics } from './metrics';
+import type { DecisionListener } from './state';
+
+/** Numbers inside a reason (participant counts) change every poll without news. */
+const sameReasons = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((reason, i) => reason.replace(/\d+/g, '#') === b[i]?.replace(/\d+/g, '#'));
+
+/**
+ * Reacts to each decision: metrics, one log line per change (never one per
+ * poll of a steady state), the jicofo 404 hint, and the dump scripts.
+ */
+export function watchTransitions(
+  config: Config,
+  logger: Logger,
+  metrics: SidecarMetrics,
+  runDump: (component: Component, script: string) => void,
+): DecisionListener {
+  return (previous, next, samples) => {
+    const { report, observation, reasons } = next.decision;
+    metrics.health.set(report.healthy ? 1 : 0);
+    if (config.censusPoll) {
+      metrics.census.set(samples.census?.parse?.ok === true ? 1 : 0);
+      if (observation.census !== null) metrics.sumSquared.set(observation.census.sumSquaredParticipants);
+    }
+
+    const before = previous?.decision;
+    const summary = { agentmessage: report.agentmessage, healthy: report.healthy, status: report.status, reasons };
+    if (before === undefined) {
+      logger.info('first poll complete', summary);
+    } else if (before.report.agentmessage !== report.agentmessage || before.report.healthdamped !== report.healthdamped) {
+      if (before.report.healthy && !report.healthy) metrics.unhealthyTransitions.inc();
+      const line = { ...summary, previous: before.report.agentmessage, previousReasons: before.reasons };
+      if (report.healthy) logger.info('signal node state changed', line);
+      else logger.warn('signal node state changed', line);
+    } else if (!sameReasons(before.reasons, reasons)) {
+      logger.info('signal node reasons changed', summary);
+    }
+
+    const healthCode = samples.jicofoHealth?.statusCode;
+    if (healthCode === 404 && before?.report.services.jicofoStatusCode !== 404) logger.warn(HEALTH_404_HINT);
+
+    // A dump captures a component that just broke, not one that was never up.
+    if (before !== undefined) {
+      if (before.observation.jicofoHealthy && !observation.jicofoHealthy && config.jicofoDump !== undefined) {
+        runDump('jicofo', config.jicofoDump);
+      }
+      if (before.observation.prosodyHealthy && !observation.prosodyHealthy && config.prosodyDump !== undefined) {
+        runDump('prosody', config.prosodyDump);
+      }
+    }
+  };
+}
