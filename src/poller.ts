@@ -73,7 +73,7 @@ export class Poller {
         this.inFlight.delete(name);
         if (sample !== undefined) update[name] = sample;
       }
-      if (this.running) this.deps.record(update as Partial<Samples>);
+      if (this.running) this.deps.record(update);
       const rerun = starting.filter((source) => this.again.delete(source.name));
       if (rerun.length > 0 && this.running) this.runRound(rerun);
     });

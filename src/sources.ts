@@ -48,5 +48,5 @@ function source<K extends SourceName>(
   collect: () => Promise<NonNullable<Samples[K]>>,
   succeeded: (sample: NonNullable<Samples[K]>) => boolean,
 ): Source {
-  return { name, collect, succeeded } as unknown as Source;
+  return { name, collect, succeeded };
 }

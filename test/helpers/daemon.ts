@@ -1,0 +1,172 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const DAEMON = join(ROOT, 'dist', 'app.js');
+
+/** A free loopback port, found by binding port 0 and letting it go. */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = net.createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => done(port));
+    });
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
+
+/** Reads one agent answer: the bytes sent before the agent closed (or `timeoutMs`). */
+export function agentAnswer(port: number, timeoutMs = 2000): Promise<string> {
+  return new Promise((done, fail) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      done(text);
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.once('close', () => {
+      clearTimeout(timer);
+      done(text);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      fail(error);
+    });
+  });
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly type: string;
+  readonly body: string;
+}
+
+export async function get(port: number, path: string): Promise<HttpAnswer> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: response.status, type: response.headers.get('content-type') ?? '', body: await response.text() };
+}
+
+export interface ReportJson {
+  healthy: boolean;
+  healthdamped: boolean;
+  status: string;
+  weight: string;
+  agentmessage: string;
+  services: Record<string, unknown>;
+  statuses: { statusFileFound: boolean; statusFileContents: string };
+  stats: Record<string, number | null | undefined>;
+  [field: string]: unknown;
+}
+
+export async function report(port: number): Promise<ReportJson> {
+  return JSON.parse((await get(port, '/signal/report')).body) as ReportJson;
+}
+
+export interface Daemon {
+  readonly child: ChildProcess;
+  readonly httpPort: number;
+  readonly agentPort: number;
+  readonly statusFile: string;
+  /** Every line the daemon printed on stdout so far. */
+  readonly lines: string[];
+  readonly stderr: string[];
+  /** Parsed JSON log lines. */
+  logs(): Record<string, unknown>[];
+  setStatus(contents: string): void;
+  /** Sends SIGTERM and resolves with the exit code (or signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+  exited: Promise<number | string>;
+}
+
+/**
+ * Starts the built daemon (`dist/app.js`) as a child process with the given
+ * environment on free loopback ports, and waits until it listens.
+ */
+export async function startDaemon(env: Record<string, string>, options: { status?: string; wait?: boolean } = {}): Promise<Daemon> {
+  const dir = mkdtempSync(join(tmpdir(), 'sidecar-'));
+  const statusFile = env.STATUS_PATH ?? join(dir, 'shard-status');
+  if (options.status !== undefined) writeFileSync(statusFile, options.status);
+  const httpPort = env.HTTP_PORT !== undefined ? Number(env.HTTP_PORT) : await freePort();
+  const agentPort = env.TCP_PORT !== undefined ? Number(env.TCP_PORT) : await freePort();
+  const child = spawn(process.execPath, [DAEMON], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HTTP_HOST: '127.0.0.1',
+      TCP_HOST: '127.0.0.1',
+      HTTP_PORT: String(httpPort),
+      TCP_PORT: String(agentPort),
+      STATUS_PATH: statusFile,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  let buffered = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const parts = buffered.split('\n');
+    buffered = parts.pop() ?? '';
+    lines.push(...parts.filter((line) => line !== ''));
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  const exited = new Promise<number | string>((done) =>
+    child.once('exit', (code, signal) => {
+      rmSync(dir, { recursive: true, force: true });
+      done(code ?? signal ?? -1);
+    }),
+  );
+  const daemon: Daemon = {
+    child,
+    httpPort,
+    agentPort,
+    statusFile,
+    lines,
+    stderr,
+    exited,
+    logs: () =>
+      lines.flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      }),
+    setStatus: (contents) => writeFileSync(statusFile, contents),
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  if (options.wait !== false) {
+    await waitFor('the daemon to listen', () =>
+      lines.some((line) => line.includes('signal-sidecar listening')) ? true : child.exitCode !== null ? Promise.reject(new Error(`daemon exited: ${stderr.join('')}`)) : undefined,
+    );
+  }
+  return daemon;
+}
