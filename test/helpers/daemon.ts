@@ -106,14 +106,17 @@ export interface Daemon {
  * Starts the built daemon (`dist/app.js`) as a child process with the given
  * environment on free loopback ports, and waits until it listens.
  */
-export async function startDaemon(env: Record<string, string>, options: { status?: string; wait?: boolean } = {}): Promise<Daemon> {
+export async function startDaemon(
+  env: Record<string, string>,
+  options: { status?: string; wait?: boolean; cwd?: string } = {},
+): Promise<Daemon> {
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-'));
   const statusFile = env.STATUS_PATH ?? join(dir, 'shard-status');
   if (options.status !== undefined) writeFileSync(statusFile, options.status);
   const httpPort = env.HTTP_PORT !== undefined ? Number(env.HTTP_PORT) : await freePort();
   const agentPort = env.TCP_PORT !== undefined ? Number(env.TCP_PORT) : await freePort();
   const child = spawn(process.execPath, [DAEMON], {
-    cwd: dir,
+    cwd: options.cwd ?? dir,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HTTP_HOST: '127.0.0.1',
