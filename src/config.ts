@@ -31,6 +31,17 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly jicofoDump: string | undefined;
   readonly prosodyDump: string | undefined;
+  /** Consecutive unhealthy polls before a failure is reported. */
+  readonly unhealthyThreshold: number;
+  /** Consecutive healthy polls before health is reported again. */
+  readonly healthyThreshold: number;
+  /** How many reported-state changes /signal/events keeps. */
+  readonly historySize: number;
+  /** Receivers of a POST on every reported-state change. */
+  readonly notifyUrls: readonly string[];
+  readonly notifyTimeoutMs: number;
+  /** Names this node in notifications; undefined = the host name. */
+  readonly nodeName: string | undefined;
 }
 
 export interface ConfigResult {
@@ -109,6 +120,21 @@ function origin(text: string): Parsed<string> {
   return ok(`${url.origin}${url.pathname.replace(/\/+$/, '')}`);
 }
 
+/** A comma-separated list of http(s) URLs (query strings allowed: receivers use tokens). */
+function urlList(value: string): Parsed<readonly string[]> {
+  const urls = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  for (const candidate of urls) {
+    let url: URL;
+    try {
+      url = new URL(candidate);
+    } catch {
+      return bad('comma-separated http:// or https:// URLs');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return bad('comma-separated http:// or https:// URLs');
+  }
+  return ok(Object.freeze(urls));
+}
+
 function text(value: string): Parsed<string> {
   return ok(value);
 }
@@ -157,6 +183,12 @@ export const VARIABLES = {
   logLevel: variable('LOG_LEVEL', 'info', logLevel, 'debug, info, warn or error'),
   jicofoDump: variable('JICOFO_DUMP', undefined, text, 'script run (detached, no shell) when jicofo goes unhealthy'),
   prosodyDump: variable('PROSODY_DUMP', undefined, text, 'script run (detached, no shell) when prosody goes unhealthy'),
+  unhealthyThreshold: variable('UNHEALTHY_THRESHOLD', '1', positiveInteger(100), 'consecutive unhealthy polls before a failure is reported'),
+  healthyThreshold: variable('HEALTHY_THRESHOLD', '1', positiveInteger(100), 'consecutive healthy polls before health is reported again'),
+  historySize: variable('HISTORY_SIZE', '100', positiveInteger(10_000), 'reported-state changes kept for /signal/events'),
+  notifyUrls: variable('NOTIFY_URL', '', urlList, 'URLs (comma-separated) that get a JSON POST on every reported-state change'),
+  notifyTimeoutMs: variable('NOTIFY_TIMEOUT', '5', seconds(0.1, 'from 0.1'), 'seconds one notification attempt may take'),
+  nodeName: variable('NODE_NAME', undefined, text, 'name of this node in notifications; unset = the host name'),
 } as const;
 
 type Schema = typeof VARIABLES;

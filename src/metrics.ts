@@ -15,6 +15,7 @@ export interface SidecarMetrics {
   requestStarted(): void;
   requestFinished(): void;
   recordProbe(source: SourceName, success: boolean, seconds: number): void;
+  countNotification(outcome: 'delivered' | 'failed' | 'dropped'): void;
 }
 
 /** Methods outside this set share one label value, so the label set cannot grow. */
@@ -85,6 +86,20 @@ export function createMetrics(): SidecarMetrics {
     registers: [registry],
   });
 
+  const probeRoundTrip = new Histogram({
+    name: 'signal_probe_round_trip_seconds',
+    help: 'Round-trip time of probes, by source, in seconds',
+    labelNames: ['source'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const notifications = new Counter({
+    name: 'signal_notifications_total',
+    help: 'State-change notifications to NOTIFY_URL receivers, by outcome (delivered, failed, dropped)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+
   // Label children are looked up once per label combination, not per request.
   const requestChildren = new Map<string, { count: Counter<string>; time: Histogram<string> }>();
 
@@ -116,6 +131,8 @@ export function createMetrics(): SidecarMetrics {
       const label = { source: SOURCE_LABELS[source] };
       probeSuccess.set(label, success ? 1 : 0);
       probeDuration.set(label, seconds);
+      probeRoundTrip.observe(label, seconds);
     },
+    countNotification: (outcome) => notifications.inc({ outcome }),
   };
 }

@@ -1,12 +1,15 @@
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { Agent } from './agent';
 import { createHttpProbe, type HttpProbe } from './collectors/http-probe';
 import { readStatusFile, type StatusFileSample } from './collectors/status-file';
 import type { Config } from './config';
 import { createDumpRunner, type Spawn } from './dump';
+import { History, stateEvent } from './history';
 import { createHttpServer } from './http/server';
 import type { Logger } from './logger';
 import { createMetrics, type SidecarMetrics } from './metrics';
+import { createNotifier, type Post } from './notify';
 import { Poller } from './poller';
 import { buildSources } from './sources';
 import { SignalState } from './state';
@@ -20,6 +23,7 @@ export interface SidecarDeps {
   readonly probe?: HttpProbe;
   readonly readStatusFile?: (path: string) => Promise<StatusFileSample>;
   readonly spawn?: Spawn;
+  readonly post?: Post;
 }
 
 export interface Sidecar {
@@ -41,6 +45,22 @@ export function createSidecar(config: Config, deps: SidecarDeps): Sidecar {
   const metrics = createMetrics();
   const state = new SignalState(config, now);
   state.onDecision(watchTransitions(config, logger, metrics, createDumpRunner(logger, deps.spawn)));
+
+  const history = new History(config.historySize);
+  const notifier = createNotifier({
+    urls: config.notifyUrls,
+    nodeName: config.nodeName ?? hostname(),
+    timeoutMs: config.notifyTimeoutMs,
+    logger,
+    counted: (outcome) => metrics.countNotification(outcome),
+    ...(deps.post === undefined ? {} : { post: deps.post }),
+  });
+  state.onDecision((previous, next) => {
+    const event = stateEvent(previous?.decision.report ?? null, next.decision.report);
+    if (event === null) return;
+    history.record(event);
+    notifier.send(event, next.decision.report);
+  });
 
   const sources = buildSources(config, {
     probe: deps.probe ?? createHttpProbe(),
@@ -65,6 +85,7 @@ export function createSidecar(config: Config, deps: SidecarDeps): Sidecar {
     metrics,
     serveMetrics: config.metrics,
     serveCensus: config.censusPoll,
+    events: () => history.body,
     onError: (error) => logger.error('metrics rendering failed', { error: String(error) }),
   });
   let statusWatch: StatusWatch | undefined;
@@ -94,6 +115,7 @@ export function createSidecar(config: Config, deps: SidecarDeps): Sidecar {
       poller.stop();
       statusWatch?.close();
       state.close();
+      notifier.close();
       await Promise.all([agent.close(), http.close()]);
     },
   };

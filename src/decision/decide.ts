@@ -2,7 +2,7 @@ import { observe, type DecisionSettings, type Observation } from './observe';
 import { judge, remember, type FlapMemory } from './flap';
 import { buildReport, type Report } from './report';
 import type { Samples } from './samples';
-import { agentMessage, weightPercent } from './weight';
+import { agentLine, agentMessage, weightPercent } from './weight';
 
 /** Everything the servers render, computed once per poll (or when grace or dampening ends). */
 export interface Decision {
@@ -26,16 +26,23 @@ function conclude(
 ): Decision {
   const judgement = judge(observation, memory, now, settings);
   const weight = weightPercent(judgement.status, observation.participants, settings);
-  const message = agentMessage(judgement.healthy, judgement.status, weight);
-  const report = buildReport(samples, observation, judgement, weight, message, now, settings.censusPoll);
+  const agentmessage = agentMessage(judgement.healthy, judgement.status, weight);
   const reasons = judgement.mitigation === null ? observation.reasons : [...observation.reasons, judgement.mitigation];
-  return { report, agentLine: `${message}\n`, observation, reasons, memory, reconsiderAt: judgement.reconsiderAt };
+  const report = buildReport(samples, observation, { judgement, weight, agentmessage, reasons }, now, settings.censusPoll);
+  return {
+    report,
+    agentLine: agentLine(agentmessage, judgement.healthy ? undefined : reasons[0]),
+    observation,
+    reasons,
+    memory,
+    reconsiderAt: judgement.reconsiderAt,
+  };
 }
 
 /** After a poll: remember what it saw, then decide. Pure. */
 export function decideAfterPoll(samples: Samples, memory: FlapMemory, now: number, settings: DecisionSettings): Decision {
   const observation = observe(samples, settings);
-  return conclude(samples, observation, remember(memory, observation, now), now, settings);
+  return conclude(samples, observation, remember(memory, observation, now, settings), now, settings);
 }
 
 /** Between polls, when grace or dampening runs out: decide again without a new sample. Pure. */

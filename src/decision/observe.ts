@@ -13,6 +13,8 @@ export interface DecisionSettings {
   readonly censusPoll: boolean;
   readonly healthDampeningMs: number;
   readonly drainGraceMs: number;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
 }
 
 /** What one poll saw, before any flap mitigation. */

@@ -10,6 +10,8 @@ export interface Report {
   status: Status;
   weight: string;
   agentmessage: string;
+  /** Why the node is not healthy and ready; empty when it is. */
+  reasons: readonly string[];
   services: {
     jicofoHealthy: boolean;
     jicofoReachable: boolean;
@@ -22,6 +24,10 @@ export interface Report {
     prosodyReachable: boolean;
     prosodySoftDown: boolean;
     prosodyStatusCode: number;
+    /** Round-trip times of the last probes in ms; null before the first. */
+    jicofoRoundTripMs: number | null;
+    jicofoStatsRoundTripMs: number | null;
+    prosodyRoundTripMs: number | null;
   };
   statuses: { statusFileFound: boolean; statusFileContents: string };
   stats: {
@@ -35,15 +41,15 @@ export interface Report {
 /** jicofo's health body is a short sentence; a long one is cut for the report. */
 const CONTENTS_LIMIT = 256;
 
-export function buildReport(
-  samples: Samples,
-  observation: Observation,
-  judgement: Judgement,
-  weight: number,
-  agentmessage: string,
-  time: number,
-  censusPoll: boolean,
-): Report {
+export interface Verdict {
+  readonly judgement: Judgement;
+  readonly weight: number;
+  readonly agentmessage: string;
+  readonly reasons: readonly string[];
+}
+
+export function buildReport(samples: Samples, observation: Observation, verdict: Verdict, time: number, censusPoll: boolean): Report {
+  const { judgement } = verdict;
   const health = samples.jicofoHealth;
   const stats = samples.jicofoStats?.probe ?? null;
   const prosody = samples.prosody;
@@ -52,8 +58,9 @@ export function buildReport(
     healthy: judgement.healthy,
     healthdamped: judgement.healthDamped,
     status: judgement.status,
-    weight: `${weight}%`,
-    agentmessage,
+    weight: `${verdict.weight}%`,
+    agentmessage: verdict.agentmessage,
+    reasons: verdict.reasons,
     services: {
       jicofoHealthy: observation.jicofoHealthy,
       jicofoReachable: health?.reachable ?? false,
@@ -66,6 +73,9 @@ export function buildReport(
       prosodyReachable: prosody?.reachable ?? false,
       prosodySoftDown: observation.prosodySoftDown,
       prosodyStatusCode: prosody?.statusCode ?? 0,
+      jicofoRoundTripMs: health?.durationMs ?? null,
+      jicofoStatsRoundTripMs: stats?.durationMs ?? null,
+      prosodyRoundTripMs: prosody?.durationMs ?? null,
     },
     statuses: {
       statusFileFound: samples.statusFile?.found ?? false,

@@ -28,3 +28,19 @@ export function agentStatus(status: Status): 'ready' | 'drain' | 'maint' {
 export function agentMessage(healthy: boolean, status: Status, weight: number): string {
   return `${healthy ? 'up' : 'down'} ${agentStatus(status)} ${weight}%`;
 }
+
+/** HAProxy shows at most this much of a description; longer reasons are cut. */
+const DESCRIPTION_LIMIT = 120;
+
+/**
+ * The line sent to HAProxy. On `down` lines the first reason follows ` # `,
+ * which HAProxy 2.6 shows as the agent's description (in `show stat` and its
+ * state-change log). Control characters are removed: a stray newline would
+ * end the line early, and status-file junk may reach a reason.
+ */
+export function agentLine(message: string, reason: string | undefined): string {
+  if (reason === undefined) return `${message}\n`;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what must go
+  const description = reason.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, DESCRIPTION_LIMIT);
+  return description === '' ? `${message}\n` : `${message} # ${description}\n`;
+}

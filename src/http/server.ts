@@ -9,6 +9,8 @@ export interface HttpDeps {
   readonly metrics: SidecarMetrics;
   readonly serveMetrics: boolean;
   readonly serveCensus: boolean;
+  /** The pre-rendered /signal/events body. */
+  readonly events: () => string;
   readonly onError: (error: unknown) => void;
 }
 
@@ -70,6 +72,7 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
     '/signal/report',
     healthCheck((res, healthy) => send(res, healthy ? 200 : 503, JSON_TYPE, state.current?.reportBody ?? '{}')),
   );
+  routes.set('/signal/events', (_req, res) => send(res, 200, JSON_TYPE, deps.events()));
   if (deps.serveCensus) {
     routes.set('/signal/census', (_req, res) => send(res, 200, JSON_TYPE, state.current?.censusBody ?? '{"room_census":[]}'));
   }

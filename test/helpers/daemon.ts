@@ -76,6 +76,7 @@ export interface ReportJson {
   status: string;
   weight: string;
   agentmessage: string;
+  reasons: string[];
   services: Record<string, unknown>;
   statuses: { statusFileFound: boolean; statusFileContents: string };
   stats: Record<string, number | null | undefined>;

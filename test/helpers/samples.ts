@@ -56,4 +56,6 @@ export const SETTINGS: DecisionSettings = {
   censusPoll: false,
   healthDampeningMs: 30_000,
   drainGraceMs: 120_000,
+  unhealthyThreshold: 1,
+  healthyThreshold: 1,
 };

@@ -24,8 +24,11 @@ async function start(env: Record<string, string> = {}, status: string | null = '
   return daemon;
 }
 
+/** The verdict of an agent line, without the ` # description` of down lines. */
+const verdict = (line: string): string => line.replace(/ # [^\n]*/, '');
+
 const agentSays = (d: Daemon, expected: string, timeoutMs = 5000): Promise<true> =>
-  waitFor(`agent line ${JSON.stringify(expected)}`, async () => ((await agentAnswer(d.agentPort)) === expected ? true : undefined), timeoutMs);
+  waitFor(`agent line ${JSON.stringify(expected)}`, async () => (verdict(await agentAnswer(d.agentPort)) === expected ? true : undefined), timeoutMs);
 
 describe('the daemon against a fake signal node', () => {
   before(async () => {
@@ -116,7 +119,9 @@ describe('the daemon against a fake signal node', () => {
     await agentSays(d, 'up ready 100%\n');
     node.set('jicofoHealth', REPLIES.jicofoHardDown());
     await agentSays(d, 'down ready 100%\n');
+    assert.equal(await agentAnswer(d.agentPort), 'down ready 100% # jicofo health 500\n');
     const body = await report(d.httpPort);
+    assert.deepEqual(body.reasons, ['jicofo health 500']);
     assert.equal(body.services.jicofoStatusCode, 500);
     assert.equal(body.services.jicofoStatusContents, 'No operational bridges available (total bridge count: 0)');
     assert.equal(body.stats.jicofoParticipants, null);
@@ -145,7 +150,7 @@ describe('the daemon against a fake signal node', () => {
     assert.ok(graceMs >= 1000, `grace lasted ${graceMs} ms`);
     node.set('jicofoHealth', REPLIES.jicofoHealthy());
     await waitFor('dampening', async () => ((await report(d.httpPort)).healthdamped ? true : undefined));
-    assert.equal(await agentAnswer(d.agentPort), 'down ready 100%\n');
+    assert.match(await agentAnswer(d.agentPort), /^down ready 100% # dampening until \d{4}-/);
     await agentSays(d, 'up ready 100%\n');
   });
 
@@ -185,7 +190,7 @@ describe('the daemon against a fake signal node', () => {
     assert.equal((await report(d.httpPort)).stats.jicofoParticipants, null);
     node.set('jicofoStats', REPLIES.statsWith('many'));
     await sleep(500);
-    assert.equal(await agentAnswer(d.agentPort), 'down ready 100%\n');
+    assert.equal(await agentAnswer(d.agentPort), 'down ready 100% # jicofo stats participants is "many", not a number\n');
     node.set('jicofoStats', REPLIES.stats());
     await agentSays(d, 'up ready 100%\n');
   });
@@ -268,7 +273,7 @@ describe('the daemon against a fake signal node', () => {
     const d = await start({ POLLING_INTERVAL: '5', PROBE_TIMEOUT: '1' });
     const asked = Date.now();
     const line = await agentAnswer(d.agentPort, 4000);
-    assert.equal(line, 'down ready 100%\n');
+    assert.equal(line, 'down ready 100% # jicofo health timeout after 1000 ms\n');
     // The first poll ends at the probe timeout; no made-up verdict before it.
     assert.ok(Date.now() - asked >= 500, 'answered before the first poll could complete');
   });
