@@ -101,7 +101,7 @@ export function createMetrics(): SidecarMetrics {
   });
 
   // Label children are looked up once per label combination, not per request.
-  const requestChildren = new Map<string, { count: Counter<string>; time: Histogram<string> }>();
+  const requestChildren = new Map<string, { count: Counter.Internal; time: Histogram.Internal<'method' | 'uri'> }>();
 
   return {
     registry,
@@ -117,8 +117,8 @@ export function createMetrics(): SidecarMetrics {
       let children = requestChildren.get(key);
       if (children === undefined) {
         children = {
-          count: requests.labels({ method: methodLabel, code: String(code), uri }) as unknown as Counter<string>,
-          time: durations.labels({ method: methodLabel, uri }) as unknown as Histogram<string>,
+          count: requests.labels({ method: methodLabel, code: String(code), uri }),
+          time: durations.labels({ method: methodLabel, uri }),
         };
         requestChildren.set(key, children);
       }
