@@ -1,6 +1,13 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 
+/**
+ * `echo drain > file` truncates, then writes: read at once, the file would be
+ * empty for a moment, the status `unknown`, and the agent would send a
+ * spurious drain. Events are let settle this long before the file is read.
+ */
+const SETTLE_MS = 15;
+
 export interface StatusWatch {
   close(): void;
 }
@@ -20,6 +27,7 @@ export function watchStatusFile(
   const name = basename(path);
   let watcher: FSWatcher | undefined;
   let retry: NodeJS.Timeout | undefined;
+  let settle: NodeJS.Timeout | undefined;
   let closed = false;
   let reported = false;
 
@@ -27,7 +35,9 @@ export function watchStatusFile(
     if (closed) return;
     try {
       watcher = watch(directory, { persistent: false }, (_event, filename) => {
-        if (filename === null || filename.toString() === name) changed();
+        if (filename !== null && filename.toString() !== name) return;
+        clearTimeout(settle);
+        settle = setTimeout(changed, SETTLE_MS);
       });
       watcher.on('error', (error) => {
         watcher?.close();
@@ -57,6 +67,7 @@ export function watchStatusFile(
     close() {
       closed = true;
       clearTimeout(retry);
+      clearTimeout(settle);
       watcher?.close();
     },
   };

@@ -1,5 +1,6 @@
-import type { HttpProbe, ProbeResult } from './http-probe';
+import type { HttpProbe } from './http-probe';
 import type { UpstreamSettings } from './jicofo-health';
+import { probeAndParse, type Parse, type ParsedSample } from './parsed-probe';
 
 /** One room as mod_muc_census reports it; passed on as received. */
 export type CensusRoom = Readonly<Record<string, unknown>> & {
@@ -15,14 +16,7 @@ export interface Census {
   readonly sumSquaredParticipants: number;
 }
 
-export type CensusParse =
-  | { readonly ok: true; readonly census: Census }
-  | { readonly ok: false; readonly problem: string };
-
-export interface CensusSample {
-  readonly probe: ProbeResult;
-  readonly parse: CensusParse | null;
-}
+export type CensusSample = ParsedSample<Census>;
 
 function isRoom(entry: unknown): entry is CensusRoom {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return false;
@@ -39,7 +33,7 @@ function isRoom(entry: unknown): entry is CensusRoom {
  * Parses /room-census. With no rooms most module versions send
  * `{"room_census":{}}` (an empty Lua table becomes an object), the newest `[]`.
  */
-export function parseCensus(body: string): CensusParse {
+export function parseCensus(body: string): Parse<Census> {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -65,20 +59,15 @@ export function parseCensus(body: string): CensusParse {
     sumSquaredParticipants += present * present;
     rooms.push(entry);
   }
-  return { ok: true, census: { rooms, participants, sumSquaredParticipants } };
+  return { ok: true, value: { rooms, participants, sumSquaredParticipants } };
 }
 
 /** GET {PROSODY_ORIG}/room-census with Host: CENSUS_HOST. */
-export async function collectCensus(
+export function collectCensus(
   probe: HttpProbe,
   prosodyOrigin: string,
   censusHost: string | undefined,
   settings: UpstreamSettings,
 ): Promise<CensusSample> {
-  const result = await probe({ url: `${prosodyOrigin}/room-census`, host: censusHost, ...settings });
-  if (result.statusCode !== 200 || result.timedOut || result.error !== null) return { probe: result, parse: null };
-  if (result.truncated) {
-    return { probe: result, parse: { ok: false, problem: `census longer than ${settings.bodyLimit} bytes` } };
-  }
-  return { probe: result, parse: parseCensus(result.body) };
+  return probeAndParse(probe, { url: `${prosodyOrigin}/room-census`, host: censusHost, ...settings }, 'census', parseCensus);
 }

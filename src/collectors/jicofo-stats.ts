@@ -1,20 +1,13 @@
-import type { HttpProbe, ProbeResult } from './http-probe';
+import type { HttpProbe } from './http-probe';
 import type { UpstreamSettings } from './jicofo-health';
+import { probeAndParse, type Parse, type ParsedSample } from './parsed-probe';
 
 export interface JicofoStats {
   readonly participants: number;
   readonly conferences: number;
 }
 
-export type StatsParse =
-  | { readonly ok: true; readonly stats: JicofoStats }
-  | { readonly ok: false; readonly problem: string };
-
-export interface JicofoStatsSample {
-  readonly probe: ProbeResult;
-  /** Null when there was no complete 200 answer to parse. */
-  readonly parse: StatsParse | null;
-}
+export type JicofoStatsSample = ParsedSample<JicofoStats>;
 
 /** Far above any real signal node (about 6k): anything larger is a broken counter. */
 const MAX_COUNT = 10_000_000;
@@ -28,7 +21,7 @@ function count(value: unknown, field: string): number | string {
 }
 
 /** Reads `participants` and `conferences` from jicofo's /stats JSON. */
-export function parseJicofoStats(body: string): StatsParse {
+export function parseJicofoStats(body: string): Parse<JicofoStats> {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -43,19 +36,10 @@ export function parseJicofoStats(body: string): StatsParse {
   if (typeof participants === 'string') return { ok: false, problem: `stats ${participants}` };
   const conferences = count(record.conferences, 'conferences');
   if (typeof conferences === 'string') return { ok: false, problem: `stats ${conferences}` };
-  return { ok: true, stats: { participants, conferences } };
+  return { ok: true, value: { participants, conferences } };
 }
 
 /** GET {JICOFO_ORIG}/stats, parsed when it answered 200 completely. */
-export async function collectJicofoStats(
-  probe: HttpProbe,
-  jicofoOrigin: string,
-  settings: UpstreamSettings,
-): Promise<JicofoStatsSample> {
-  const result = await probe({ url: `${jicofoOrigin}/stats`, ...settings });
-  if (result.statusCode !== 200 || result.timedOut || result.error !== null) return { probe: result, parse: null };
-  if (result.truncated) {
-    return { probe: result, parse: { ok: false, problem: `stats longer than ${settings.bodyLimit} bytes` } };
-  }
-  return { probe: result, parse: parseJicofoStats(result.body) };
+export function collectJicofoStats(probe: HttpProbe, jicofoOrigin: string, settings: UpstreamSettings): Promise<JicofoStatsSample> {
+  return probeAndParse(probe, { url: `${jicofoOrigin}/stats`, ...settings }, 'stats', parseJicofoStats);
 }

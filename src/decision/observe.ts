@@ -83,7 +83,7 @@ export function observe(samples: Samples, settings: DecisionSettings): Observati
   const statsValid = parse !== null && parse.ok;
   if (parse !== null && !parse.ok) note(`jicofo ${parse.problem}`);
   const jicofoHealthy = jicofo === 'healthy';
-  const stats = jicofoHealthy && parse !== null && parse.ok ? parse.stats : null;
+  const stats = jicofoHealthy && parse !== null && parse.ok ? parse.value : null;
 
   const prosody = prosodyState(samples.prosody);
   note(probeProblem('prosody', samples.prosody));
@@ -112,7 +112,7 @@ export function observe(samples: Samples, settings: DecisionSettings): Observati
   const softFailure = !healthy && componentsSoft && statusFileOk && word !== 'unhealthy';
 
   const censusParse = samples.census?.parse ?? null;
-  const census = settings.censusPoll && censusParse !== null && censusParse.ok ? censusParse.census : null;
+  const census = settings.censusPoll && censusParse !== null && censusParse.ok ? censusParse.value : null;
 
   return {
     jicofo,

@@ -174,3 +174,29 @@ export async function startDaemon(
   }
   return daemon;
 }
+
+/** Quick polling and no flap mitigation: what most daemon tests want unless they say otherwise. */
+export const QUICK = {
+  POLLING_INTERVAL: '0.2',
+  PROBE_TIMEOUT: '0.5',
+  HEALTH_DAMPENING_INTERVAL: '0',
+  DRAIN_GRACE_INTERVAL: '0',
+} as const;
+
+/**
+ * Starts the daemon against a fake signal node with QUICK polling; `env`
+ * overrides, and `status: null` starts without a status file.
+ */
+export function startAgainst(
+  upstream: { readonly jicofoOrigin: string; readonly prosodyOrigin: string },
+  env: Record<string, string> = {},
+  status: string | null = 'ready',
+): Promise<Daemon> {
+  return startDaemon(
+    { ...QUICK, JICOFO_ORIG: upstream.jicofoOrigin, PROSODY_ORIG: upstream.prosodyOrigin, ...env },
+    status === null ? {} : { status },
+  );
+}
+
+/** The verdict of an agent line, without the ` # description` of down lines. */
+export const verdict = (line: string): string => line.replace(/ # [^\n]*/, '');

@@ -1,31 +1,20 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, writeSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { FakeSignalNode, REPLIES, answer, fixture } from '../../src/demo/fake-signal-node';
-import { DAEMON, agentAnswer, get, report, sleep, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
-
-/** Quick polling and no flap mitigation unless a test asks for it. */
-const FAST = {
-  POLLING_INTERVAL: '0.2',
-  PROBE_TIMEOUT: '0.5',
-  HEALTH_DAMPENING_INTERVAL: '0',
-  DRAIN_GRACE_INTERVAL: '0',
-};
+import { DAEMON, agentAnswer, get, report, sleep, startAgainst, startDaemon, verdict, waitFor, type Daemon } from '../helpers/daemon';
 
 let node: FakeSignalNode;
 let daemon: Daemon | undefined;
 
 /** `status: null` starts without a status file. */
 async function start(env: Record<string, string> = {}, status: string | null = 'ready'): Promise<Daemon> {
-  daemon = await startDaemon({ ...FAST, JICOFO_ORIG: node.jicofoOrigin, PROSODY_ORIG: node.prosodyOrigin, ...env }, status === null ? {} : { status });
+  daemon = await startAgainst(node, env, status);
   return daemon;
 }
-
-/** The verdict of an agent line, without the ` # description` of down lines. */
-const verdict = (line: string): string => line.replace(/ # [^\n]*/, '');
 
 const agentSays = (d: Daemon, expected: string, timeoutMs = 5000): Promise<true> =>
   waitFor(`agent line ${JSON.stringify(expected)}`, async () => (verdict(await agentAnswer(d.agentPort)) === expected ? true : undefined), timeoutMs);
@@ -91,6 +80,23 @@ describe('the daemon against a fake signal node', () => {
     assert.equal((await report(d.httpPort)).statuses.statusFileFound, false);
     writeFileSync(d.statusFile, 'ready');
     await agentSays(d, 'up ready 100%\n');
+  });
+
+  it('rewriting the status file in place never shows a transient state', async () => {
+    const d = await start({ POLLING_INTERVAL: '60' });
+    await agentSays(d, 'up ready 100%\n');
+    // A writer that truncates, then writes a moment later (a shell redirect
+    // in a busy script): the empty file in between must not become a verdict.
+    for (let i = 0; i < 30; i += 1) {
+      const handle = openSync(d.statusFile, 'w');
+      await sleep(5);
+      writeSync(handle, 'ready\n');
+      closeSync(handle);
+      await sleep(20);
+    }
+    await sleep(100);
+    const events = (JSON.parse((await get(d.httpPort, '/signal/events')).body) as { events: unknown[] }).events;
+    assert.equal(events.length, 1, JSON.stringify(events));
   });
 
   it('maint, the unhealthy word and a missing file', async () => {

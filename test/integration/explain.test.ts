@@ -3,9 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { FakeSignalNode, REPLIES } from '../../src/demo/fake-signal-node';
-import { agentAnswer, get, report, sleep, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
-
-const FAST = { POLLING_INTERVAL: '0.2', PROBE_TIMEOUT: '0.5', HEALTH_DAMPENING_INTERVAL: '0', DRAIN_GRACE_INTERVAL: '0' };
+import { agentAnswer, get, report, sleep, startAgainst, verdict, waitFor, type Daemon } from '../helpers/daemon';
 
 interface Received {
   readonly body: Record<string, unknown>;
@@ -53,7 +51,7 @@ let daemon: Daemon | undefined;
 const receivers: Receiver[] = [];
 
 async function start(env: Record<string, string> = {}): Promise<Daemon> {
-  daemon = await startDaemon({ ...FAST, JICOFO_ORIG: node.jicofoOrigin, PROSODY_ORIG: node.prosodyOrigin, ...env }, { status: 'ready' });
+  daemon = await startAgainst(node, env);
   return daemon;
 }
 
@@ -63,7 +61,7 @@ async function receiver(behaviour: { status?: number; hang?: boolean } = {}): Pr
   return started;
 }
 
-const verdict = async (d: Daemon): Promise<string> => (await agentAnswer(d.agentPort)).replace(/ # [^\n]*/, '');
+const agentVerdict = async (d: Daemon): Promise<string> => verdict(await agentAnswer(d.agentPort));
 
 describe('reasons, history, notifications, probe times and hysteresis', () => {
   before(async () => {
@@ -141,7 +139,7 @@ describe('reasons, history, notifications, probe times and hysteresis', () => {
     // Health keeps moving and the agent answers at once while both receivers misbehave.
     node.set('jicofoHealth', REPLIES.jicofoHardDown());
     const asked = Date.now();
-    await waitFor('down', async () => ((await verdict(d)) === 'down ready 100%\n' ? true : undefined), 3000);
+    await waitFor('down', async () => ((await agentVerdict(d)) === 'down ready 100%\n' ? true : undefined), 3000);
     assert.ok(Date.now() - asked < 3000);
     await waitFor('the failure to be counted', async () => {
       const metrics = (await get(d.httpPort, '/metrics')).body;
@@ -172,20 +170,20 @@ describe('reasons, history, notifications, probe times and hysteresis', () => {
 
   it('UNHEALTHY_THRESHOLD and HEALTHY_THRESHOLD hold a verdict for that many polls', async () => {
     const d = await start({ POLLING_INTERVAL: '0.3', UNHEALTHY_THRESHOLD: '3', HEALTHY_THRESHOLD: '2' });
-    await waitFor('up', async () => ((await verdict(d)) === 'up ready 100%\n' ? true : undefined));
+    await waitFor('up', async () => ((await agentVerdict(d)) === 'up ready 100%\n' ? true : undefined));
     node.set('jicofoHealth', REPLIES.jicofoHardDown());
     const pending = await waitFor('an unconfirmed failure', async () => {
       const body = await report(d.httpPort);
       return body.reasons.some((reason) => reason.startsWith('failure not confirmed')) ? body : undefined;
     });
     assert.equal(pending.healthy, true);
-    await waitFor('down', async () => ((await verdict(d)) === 'down ready 100%\n' ? true : undefined));
+    await waitFor('down', async () => ((await agentVerdict(d)) === 'down ready 100%\n' ? true : undefined));
     node.set('jicofoHealth', REPLIES.jicofoHealthy());
     const recovering = await waitFor('an unconfirmed recovery', async () => {
       const body = await report(d.httpPort);
       return body.reasons.some((reason) => reason.startsWith('recovering: 1 of 2')) ? body : undefined;
     });
     assert.equal(recovering.healthy, false);
-    await waitFor('up again', async () => ((await verdict(d)) === 'up ready 100%\n' ? true : undefined));
+    await waitFor('up again', async () => ((await agentVerdict(d)) === 'up ready 100%\n' ? true : undefined));
   });
 });

@@ -7,11 +7,11 @@ import { fixture } from '../../src/demo/fake-signal-node';
 
 describe('jicofo /stats', () => {
   it('reads participants and conferences from the real payload', () => {
-    assert.deepEqual(parseJicofoStats(fixture('jicofo-stats.json')), { ok: true, stats: { participants: 20, conferences: 4 } });
+    assert.deepEqual(parseJicofoStats(fixture('jicofo-stats.json')), { ok: true, value: { participants: 20, conferences: 4 } });
   });
 
   it('reads an idle jicofo as zero, not as missing', () => {
-    assert.deepEqual(parseJicofoStats(fixture('jicofo-stats-empty.json')), { ok: true, stats: { participants: 0, conferences: 0 } });
+    assert.deepEqual(parseJicofoStats(fixture('jicofo-stats-empty.json')), { ok: true, value: { participants: 0, conferences: 0 } });
   });
 
   it('says what is wrong with a bad payload', () => {
@@ -29,31 +29,31 @@ describe('prosody /room-census', () => {
   it('reads the newest format: string created_time, leaked, a room without created_time', () => {
     const parsed = parseCensus(fixture('room-census.json'));
     assert.ok(parsed.ok);
-    assert.equal(parsed.census.rooms.length, 4);
-    assert.equal(parsed.census.participants, 19);
-    assert.equal(parsed.census.sumSquaredParticipants, 173);
-    assert.equal(parsed.census.rooms[0]?.room_name, 'dailystandup@conference.meet.example.com');
+    assert.equal(parsed.value.rooms.length, 4);
+    assert.equal(parsed.value.participants, 19);
+    assert.equal(parsed.value.sumSquaredParticipants, 173);
+    assert.equal(parsed.value.rooms[0]?.room_name, 'dailystandup@conference.meet.example.com');
   });
 
   it('reads the legacy format with numeric created_time', () => {
     const parsed = parseCensus(fixture('room-census-legacy.json'));
     assert.ok(parsed.ok);
-    assert.equal(parsed.census.participants, 17);
-    assert.equal(parsed.census.sumSquaredParticipants, 169);
+    assert.equal(parsed.value.participants, 17);
+    assert.equal(parsed.value.sumSquaredParticipants, 169);
   });
 
   it('reads an empty census sent as an object or as an array', () => {
     for (const name of ['room-census-empty.json', 'room-census-empty-array.json']) {
-      assert.deepEqual(parseCensus(fixture(name)), { ok: true, census: { rooms: [], participants: 0, sumSquaredParticipants: 0 } }, name);
+      assert.deepEqual(parseCensus(fixture(name)), { ok: true, value: { rooms: [], participants: 0, sumSquaredParticipants: 0 } }, name);
     }
   });
 
   it('counts a room reported with -1 participants as 0', () => {
     const parsed = parseCensus('{"room_census":[{"room_name":"a@c","participants":-1},{"room_name":"b@c","participants":3,"created_time":"1"}]}');
     assert.ok(parsed.ok);
-    assert.equal(parsed.census.participants, 3);
-    assert.equal(parsed.census.sumSquaredParticipants, 9);
-    assert.equal(parsed.census.rooms.length, 2);
+    assert.equal(parsed.value.participants, 3);
+    assert.equal(parsed.value.sumSquaredParticipants, 9);
+    assert.equal(parsed.value.rooms.length, 2);
   });
 
   it('rejects payloads that are not a census', () => {
