@@ -41,10 +41,6 @@ export class SignalState {
     return this.rendered;
   }
 
-  get latestSamples(): Samples {
-    return this.samples;
-  }
-
   onDecision(listener: DecisionListener): void {
     this.listeners.push(listener);
   }

@@ -20,7 +20,7 @@ export function weightPercent(status: Status, participants: number | null, setti
 }
 
 /** The word HAProxy gets: anything but ready, drain or maint is sent as drain. */
-export function agentStatus(status: Status): 'ready' | 'drain' | 'maint' {
+function agentStatus(status: Status): 'ready' | 'drain' | 'maint' {
   return status === 'unknown' ? 'drain' : status;
 }
 
