@@ -31,7 +31,7 @@ function conclude(
   const report = buildReport(samples, observation, { judgement, weight, agentmessage, reasons }, now, settings.censusPoll);
   return {
     report,
-    agentLine: agentLine(agentmessage, judgement.healthy ? undefined : reasons[0]),
+    agentLine: agentLine(agentmessage, judgement.healthy ? undefined : (observation.healthReasons[0] ?? judgement.mitigation ?? undefined)),
     observation,
     reasons,
     memory,

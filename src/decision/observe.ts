@@ -39,6 +39,8 @@ export interface Observation {
   readonly softFailure: boolean;
   /** Short phrases for everything that is not fine, empty when healthy and ready. */
   readonly reasons: readonly string[];
+  /** The reasons that make raw health false (the rest only explain the status). */
+  readonly healthReasons: readonly string[];
 }
 
 const KNOWN_WORDS = new Set(['ready', 'drain', 'maint']);
@@ -68,9 +70,10 @@ function prosodyState(result: ProbeResult | null): ComponentState {
 
 /** Derives the contract's values from the latest samples. Pure. */
 export function observe(samples: Samples, settings: DecisionSettings): Observation {
-  const reasons: string[] = [];
+  const healthReasons: string[] = [];
+  const statusReasons: string[] = [];
   const note = (reason: string | null): void => {
-    if (reason !== null) reasons.push(reason);
+    if (reason !== null) healthReasons.push(reason);
   };
 
   const statsSample = samples.jicofoStats;
@@ -94,14 +97,14 @@ export function observe(samples: Samples, settings: DecisionSettings): Observati
   if (file === null) note('status file not read yet');
   else if (!file.found) note(file.error ?? 'status file missing');
   else if (word === 'unhealthy') note('status file says unhealthy');
-  else if (!KNOWN_WORDS.has(word)) note(`status file word ${JSON.stringify(word)} is not ready, drain or maint`);
-  else if (word !== 'ready') note(`status file says ${word}`);
+  else if (!KNOWN_WORDS.has(word)) statusReasons.push(`status file word ${JSON.stringify(word)} is not ready, drain or maint`);
+  else if (word !== 'ready') statusReasons.push(`status file says ${word}`);
 
   let status: Status = KNOWN_WORDS.has(word) ? (word as Status) : word === 'unhealthy' ? 'drain' : 'unknown';
   const participants = stats?.participants ?? null;
   if (participants !== null && participants > settings.participantMax && status === 'ready') {
     status = 'drain';
-    note(`participants ${participants} > ${settings.participantMax}`);
+    statusReasons.push(`participants ${participants} > ${settings.participantMax}`);
   }
 
   const healthy = jicofoHealthy && prosody === 'healthy' && statusFileOk && statsValid && word !== 'unhealthy';
@@ -129,6 +132,7 @@ export function observe(samples: Samples, settings: DecisionSettings): Observati
     census,
     healthy,
     softFailure,
-    reasons,
+    reasons: [...healthReasons, ...statusReasons],
+    healthReasons,
   };
 }

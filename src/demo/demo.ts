@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     HEALTH_DAMPENING_INTERVAL: '10',
     DRAIN_GRACE_INTERVAL: '15',
     PROBE_TIMEOUT: '2',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'error',
     ...process.env,
     JICOFO_ORIG: node.jicofoOrigin,
     PROSODY_ORIG: node.prosodyOrigin,
@@ -95,7 +95,8 @@ HTTP: curl 'http://localhost:${controlPort}/?jicofo=down'   (healthy|soft|down|h
     if (next.decision.agentLine === lastLine) return;
     lastLine = next.decision.agentLine;
     const reasons = next.decision.reasons.join('; ');
-    console.log(`${new Date().toISOString().slice(11, 19)}  agent: ${lastLine.trim().padEnd(16)} ${reasons === '' ? '' : `(${reasons})`}`);
+    const verdict = next.decision.report.agentmessage.padEnd(16);
+    console.log(`${new Date().toISOString().slice(11, 19)}  agent: ${verdict}${reasons === '' ? '' : `  why: ${reasons}`}`);
   });
 
   const quit = async (): Promise<void> => {

@@ -397,6 +397,16 @@ describe('agent line on the wire', () => {
     assert.equal(new Timeline().poll(0, { status: 'unhealthy' }).agentLine, 'down drain 0% # status file says unhealthy\n');
   });
 
+  it('explains the down, not the status, when both have reasons', () => {
+    const timeline = new Timeline();
+    timeline.poll(0);
+    timeline.poll(5, { jicofo: 500 });
+    const damped = timeline.poll(10, { status: 'drain' });
+    assert.deepEqual(damped.reasons, ['status file says drain', 'dampening until 2026-01-01T00:00:35.000Z']);
+    assert.equal(damped.agentLine, 'down drain 0% # dampening until 2026-01-01T00:00:35.000Z\n');
+    assert.equal(timeline.poll(15, { status: 'drain', prosody: 'refused' }).agentLine.split(' # ')[1]?.startsWith('prosody unreachable'), true);
+  });
+
   it('names dampening as the reason while health is held back', () => {
     const timeline = new Timeline();
     timeline.poll(0);
