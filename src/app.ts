@@ -1,4 +1,5 @@
 import dotenv from 'dotenv';
+import { runCli } from './cli';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
 import { createSidecar } from './sidecar';
@@ -10,6 +11,21 @@ const SHUTDOWN_LIMIT_MS = 1500;
 
 function main(): void {
   dotenv.config({ quiet: true });
+  // Arguments make it the operator's command (src/cli.ts); none, the daemon.
+  const args = process.argv.slice(2);
+  if (args.length > 0) {
+    const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
+    runCli(args, { env: process.env, stdout: write(process.stdout), stderr: write(process.stderr) }).then(
+      (code) => {
+        process.exitCode = code;
+      },
+      (error: unknown) => {
+        process.stderr.write(`signal-sidecar: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+        process.exitCode = 1;
+      },
+    );
+    return;
+  }
   const { config, problems, warnings } = loadConfig(process.env);
   if (config === undefined) {
     for (const problem of problems) process.stderr.write(`signal-sidecar: bad configuration: ${problem}\n`);

@@ -10,6 +10,9 @@ export interface SidecarMetrics {
   readonly healthChecks: Counter;
   readonly unhealthyChecks: Counter;
   readonly unhealthyTransitions: Counter;
+  /** jicofo's participant count; NaN while unknown, so alert comparisons stay false. */
+  readonly participants: Gauge;
+  readonly participantMax: Gauge;
   /** Records one finished HTTP request; `uri` must already be a known route. */
   observeRequest(method: string, uri: string, code: number, seconds: number): void;
   requestStarted(): void;
@@ -53,6 +56,18 @@ export function createMetrics(): SidecarMetrics {
   const unhealthyTransitions = new Counter({
     name: 'signal_unhealthy_total',
     help: 'Transitions of the reported health from healthy to unhealthy',
+    registers: [registry],
+  });
+  // Not in the original: the participants-near-PARTICIPANT_MAX alert needs both sides.
+  const participants = new Gauge({
+    name: 'signal_participants',
+    help: 'Participants jicofo reports on this node; NaN while jicofo is not healthy',
+    registers: [registry],
+  });
+  participants.set(Number.NaN);
+  const participantMax = new Gauge({
+    name: 'signal_participant_max',
+    help: 'PARTICIPANT_MAX: participants above this drain the node',
     registers: [registry],
   });
   const inFlight = new Gauge({
@@ -111,6 +126,8 @@ export function createMetrics(): SidecarMetrics {
     healthChecks,
     unhealthyChecks,
     unhealthyTransitions,
+    participants,
+    participantMax,
     observeRequest(method, uri, code, seconds) {
       const methodLabel = KNOWN_METHODS.has(method) ? method : 'OTHER';
       const key = `${methodLabel} ${code} ${uri}`;

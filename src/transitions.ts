@@ -19,9 +19,11 @@ export function watchTransitions(
   metrics: SidecarMetrics,
   runDump: (component: Component, script: string) => void,
 ): DecisionListener {
+  metrics.participantMax.set(config.participantMax);
   return (previous, next, samples) => {
     const { report, observation, reasons } = next.decision;
     metrics.health.set(report.healthy ? 1 : 0);
+    metrics.participants.set(observation.participants ?? Number.NaN);
     if (config.censusPoll) {
       metrics.census.set(samples.census?.parse?.ok === true ? 1 : 0);
       if (observation.census !== null) metrics.sumSquared.set(observation.census.sumSquaredParticipants);

@@ -1,0 +1,388 @@
+import { promises as fs, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { basename, dirname, join } from 'node:path';
+import { loadConfig, VARIABLES, type Config, type Environment } from './config';
+
+/**
+ * The operator's command line: `signal-sidecar <command>`. Everything here
+ * takes its inputs (arguments, environment, output streams, fetch, clock) as
+ * parameters so the commands can be tested without a process per case; only
+ * src/app.ts touches the real process.
+ */
+
+/** Exit codes, so scripts can tell "did not work" from "worked, but unconfirmed". */
+export const EXIT = {
+  ok: 0,
+  /** Bad configuration, file not written, or the node reports unhealthy (`status`). */
+  failed: 1,
+  /** Unknown command or option. */
+  usage: 2,
+  /** The status file was written (or nothing was to be written) but the daemon did not answer as expected. */
+  unconfirmed: 3,
+} as const;
+
+export const STATUS_WORDS = ['ready', 'drain', 'maint'] as const;
+export type StatusWord = (typeof STATUS_WORDS)[number];
+
+export type Command =
+  | { readonly kind: 'help' }
+  | { readonly kind: 'version' }
+  | { readonly kind: 'check-config' }
+  | { readonly kind: 'config-template' }
+  | { readonly kind: 'status' }
+  | { readonly kind: 'set'; readonly word: StatusWord }
+  | { readonly kind: 'usage-error'; readonly message: string };
+
+export interface CliIo {
+  readonly env: Environment;
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  /** The report fetcher; tests may replace it, the default asks the daemon over HTTP. */
+  readonly fetchReport?: (url: string) => Promise<FetchedReport>;
+  /** How long `drain|ready|maint` waits for the daemon to show the new word. */
+  readonly confirmWithinMs?: number;
+}
+
+export interface FetchedReport {
+  readonly httpStatus: number;
+  readonly body: string;
+}
+
+/** The report fields the CLI shows; the daemon may send more (issue 7 adds `reasons`). */
+export interface ReportView {
+  readonly healthy?: unknown;
+  readonly healthdamped?: unknown;
+  readonly status?: unknown;
+  readonly weight?: unknown;
+  readonly agentmessage?: unknown;
+  readonly time?: unknown;
+  readonly reasons?: unknown;
+  readonly services?: Record<string, unknown>;
+  readonly statuses?: { readonly statusFileFound?: unknown; readonly statusFileContents?: unknown };
+  readonly stats?: Record<string, unknown>;
+}
+
+const PROGRAM = 'signal-sidecar';
+
+export function parseArgs(argv: readonly string[]): Command {
+  if (argv.length !== 1) {
+    return { kind: 'usage-error', message: argv.length === 0 ? 'no command given' : `expected one command, got: ${argv.join(' ')}` };
+  }
+  const [arg] = argv as [string];
+  switch (arg) {
+    case '-h':
+    case '--help':
+    case 'help':
+      return { kind: 'help' };
+    case '-V':
+    case '--version':
+      return { kind: 'version' };
+    case '--check-config':
+      return { kind: 'check-config' };
+    case '--config-template':
+      return { kind: 'config-template' };
+    case 'status':
+      return { kind: 'status' };
+    default: {
+      const word = STATUS_WORDS.find((candidate) => candidate === arg);
+      return word === undefined ? { kind: 'usage-error', message: `unknown command: ${arg}` } : { kind: 'set', word };
+    }
+  }
+}
+
+interface VariableInfo {
+  readonly name: string;
+  readonly defaultText: string | undefined;
+  readonly meaning: string;
+}
+
+const variables = (): readonly VariableInfo[] => Object.values(VARIABLES);
+
+/** `--help`: commands, then every variable of the config schema with its default and meaning. */
+export function helpText(): string {
+  const list = variables();
+  const width = Math.max(...list.map((variable) => variable.name.length));
+  const lines = [
+    `Usage: ${PROGRAM} [command]`,
+    '',
+    'Without a command, runs the daemon. Commands:',
+    '  ready | drain | maint   write the word to STATUS_PATH (atomically) and show what the daemon then reports',
+    '  status                  show the daemon\'s current report: health, status, weight, participants, why',
+    '  --check-config          check the configuration; exit 0, or 1 listing every problem',
+    '  --config-template       print a configuration file with every variable commented out at its default',
+    '  --version, -V           print the version',
+    '  --help, -h              print this help',
+    '',
+    'Configuration comes from the environment, then a .env file in the working directory',
+    '(values already in the environment win). The Debian package\'s service and command',
+    'also read /etc/jitsi/signal-sidecar/config.',
+    '',
+    'Variables (default in brackets):',
+    ...list.map(
+      (variable) => `  ${variable.name.padEnd(width)}  ${variable.meaning} [${variable.defaultText ?? 'unset'}]`,
+    ),
+    '',
+    `Exit codes: ${EXIT.ok} done; ${EXIT.failed} failed (bad configuration, file not written, node unhealthy for \`status\`);`,
+    `${EXIT.usage} usage error; ${EXIT.unconfirmed} the daemon did not answer or did not show the change.`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * An EnvironmentFile (systemd) / .env file: every variable commented out at its
+ * default, so uncommenting a line is the whole edit an operator makes.
+ */
+export function configTemplate(): string {
+  const lines = [
+    '# signal-sidecar configuration, read by signal-sidecar.service (EnvironmentFile)',
+    '# and by the signal-sidecar command. One NAME=value per line, no shell syntax.',
+    '# Every variable is shown commented out at its default; `signal-sidecar --help`',
+    '# lists them too, and `signal-sidecar --check-config` checks this file.',
+  ];
+  for (const variable of variables()) {
+    lines.push('', `# ${variable.meaning}`);
+    lines.push(variable.defaultText === undefined ? `#${variable.name}=` : `#${variable.name}=${variable.defaultText}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function versionText(packageJsonPath = join(__dirname, '..', 'package.json')): string {
+  const { version } = JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { version?: unknown };
+  return `${PROGRAM} ${typeof version === 'string' ? version : 'unknown'}\n`;
+}
+
+export interface ConfigCheck {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `--check-config`: every problem on its own line, warnings too; exit 1 on any problem. */
+export function checkConfig(env: Environment): ConfigCheck {
+  const { config, problems, warnings } = loadConfig(env);
+  const warningText = warnings.map((warning) => `warning: ${warning}\n`).join('');
+  if (config === undefined) {
+    const problemText = problems.map((problem) => `problem: ${problem}\n`).join('');
+    return { code: EXIT.failed, stdout: '', stderr: `${problemText}${warningText}${problems.length} problem(s) in the configuration\n` };
+  }
+  const given = variables().filter((variable) => (env[variable.name]?.trim() ?? '') !== '');
+  const summary = given.length === 0 ? 'every variable at its default' : `set: ${given.map((variable) => variable.name).join(', ')}`;
+  return { code: EXIT.ok, stdout: `configuration OK (${summary})\n`, stderr: warningText };
+}
+
+/** Where the daemon's REST server can be reached from this host. */
+export function reportUrl(config: Config): string {
+  const host = config.httpHost;
+  const wildcard = host === undefined || host === '0.0.0.0' || host === '::' || host === '[::]';
+  const target = wildcard ? '127.0.0.1' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `http://${target}:${config.httpPort}/signal/report`;
+}
+
+/**
+ * Replaces the status file in one step: a reader sees the old word or the new
+ * one, never an empty or half-written file. The temporary file sits in the
+ * same directory because rename(2) is atomic only within one file system.
+ * The old file's mode, owner and group are kept so the service can still read it.
+ */
+export async function writeStatusFile(path: string, word: StatusWord): Promise<void> {
+  const directory = dirname(path);
+  const temporary = join(directory, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const previous = await fs.stat(path).catch(() => undefined);
+  const handle = await fs.open(temporary, 'wx', 0o644);
+  try {
+    await handle.writeFile(`${word}\n`);
+    if (previous !== undefined) {
+      await handle.chmod(previous.mode & 0o7777);
+      // Only root may give a file away; anyone else keeps their own ownership.
+      if (process.getuid?.() === 0) await handle.chown(previous.uid, previous.gid);
+    }
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await fs.rm(temporary, { force: true });
+    throw error;
+  }
+  await handle.close();
+  try {
+    await fs.rename(temporary, path);
+  } catch (error) {
+    await fs.rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+const text = (value: unknown): string => (value === undefined || value === null ? 'unknown' : String(value));
+
+/** `status`: the report as a person reads it. */
+export function formatReport(report: ReportView, httpStatus: number): string {
+  const stats = report.stats ?? {};
+  const services = report.services ?? {};
+  const lines: string[] = [];
+  const health = report.healthy === true ? 'healthy' : 'UNHEALTHY';
+  const damped = report.healthdamped === true ? ' (held unhealthy by HEALTH_DAMPENING_INTERVAL after a recent failure)' : '';
+  lines.push(`health:       ${health}${damped} [HTTP ${httpStatus}]`);
+  lines.push(`status:       ${text(report.status)}`);
+  lines.push(`weight:       ${text(report.weight)}`);
+  lines.push(`agent says:   ${text(report.agentmessage)}`);
+  const participants = stats.jicofoParticipants;
+  const conferences = stats.jicofoConferences;
+  lines.push(
+    `participants: ${participants === null || participants === undefined ? 'unknown (jicofo not healthy)' : String(participants)}` +
+      (conferences === null || conferences === undefined ? '' : ` in ${String(conferences)} conferences`),
+  );
+  if (stats.prosodyParticipants !== undefined) {
+    lines.push(`census:       ${text(stats.prosodyParticipants)} prosody participants, sum of squares ${text(stats.prosodySumSquaredParticipants)}`);
+  }
+  const statusFile = report.statuses;
+  if (statusFile !== undefined) {
+    lines.push(
+      `status file:  ${statusFile.statusFileFound === true ? JSON.stringify(text(statusFile.statusFileContents)) : 'missing or unreadable'}`,
+    );
+  }
+  lines.push(
+    `jicofo:       ${componentLine(services.jicofoHealthy, services.jicofoSoftDown, services.jicofoStatusCode)}` +
+      `; stats HTTP ${text(services.jicofoStatsStatusCode)}`,
+  );
+  lines.push(`prosody:      ${componentLine(services.prosodyHealthy, services.prosodySoftDown, services.prosodyStatusCode)}`);
+  const reasons = Array.isArray(report.reasons) ? report.reasons.map((reason) => String(reason)) : undefined;
+  if (reasons !== undefined) {
+    lines.push(reasons.length === 0 ? 'why:          nothing is wrong' : 'why:');
+    if (reasons.length > 0) lines.push(...reasons.map((reason) => `  - ${reason}`));
+  } else {
+    lines.push(`why:          ${explain(report)}`);
+  }
+  lines.push(`as of:        ${text(report.time)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function componentLine(healthy: unknown, softDown: unknown, code: unknown): string {
+  const state = healthy === true ? 'healthy' : softDown === true ? 'soft down (overloaded)' : 'down';
+  return `${state} (HTTP ${code === 0 ? 'no answer' : text(code)})`;
+}
+
+/** Until the daemon sends its own reasons (issue 7), derive a short why from the report fields. */
+function explain(report: ReportView): string {
+  const services = report.services ?? {};
+  const why: string[] = [];
+  if (services.jicofoHealthy === false) why.push(services.jicofoSoftDown === true ? 'jicofo soft down' : 'jicofo down');
+  if (services.prosodyHealthy === false) why.push(services.prosodySoftDown === true ? 'prosody soft down' : 'prosody down');
+  const statusFile = report.statuses;
+  if (statusFile?.statusFileFound === false) why.push('status file missing');
+  else if (statusFile !== undefined && statusFile.statusFileContents !== 'ready') {
+    why.push(`status file says ${JSON.stringify(text(statusFile.statusFileContents))}`);
+  }
+  if (report.healthdamped === true) why.push('health dampening after a recent failure');
+  if (why.length === 0 && report.status === 'drain') why.push('participants above PARTICIPANT_MAX, or drain grace after a soft failure');
+  return why.length === 0 ? 'nothing is wrong' : why.join('; ');
+}
+
+/**
+ * node:http, not fetch(): fetch refuses "bad ports" from the browser block
+ * list, and the daemon's default HTTP_PORT 6000 (X11) is on it.
+ */
+function defaultFetchReport(url: string): Promise<FetchedReport> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { timeout: REQUEST_TIMEOUT_MS }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ httpStatus: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+    request.on('error', reject);
+  });
+}
+
+/** The daemon answers 503 `NOT_OK` (not JSON) until its first poll is complete. */
+function parseReport(fetched: FetchedReport): ReportView | undefined {
+  try {
+    const parsed = JSON.parse(fetched.body) as unknown;
+    return typeof parsed === 'object' && parsed !== null ? (parsed as ReportView) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describeError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== undefined) return code;
+  return error instanceof Error ? error.message : String(error);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+/** Each report request counts as a served health check in the metrics, so poll gently. */
+const CONFIRM_POLL_MS = 50;
+const REQUEST_TIMEOUT_MS = 2000;
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const command = parseArgs(argv);
+  switch (command.kind) {
+    case 'usage-error':
+      io.stderr(`${PROGRAM}: ${command.message}\nTry \`${PROGRAM} --help\`.\n`);
+      return EXIT.usage;
+    case 'help':
+      io.stdout(helpText());
+      return EXIT.ok;
+    case 'version':
+      io.stdout(versionText());
+      return EXIT.ok;
+    case 'config-template':
+      io.stdout(configTemplate());
+      return EXIT.ok;
+    case 'check-config': {
+      const result = checkConfig(io.env);
+      io.stdout(result.stdout);
+      io.stderr(result.stderr);
+      return result.code;
+    }
+    case 'status':
+    case 'set':
+      break;
+  }
+
+  const { config, problems } = loadConfig(io.env);
+  if (config === undefined) {
+    for (const problem of problems) io.stderr(`${PROGRAM}: bad configuration: ${problem}\n`);
+    return EXIT.failed;
+  }
+  const fetchReport = io.fetchReport ?? defaultFetchReport;
+  const url = reportUrl(config);
+
+  if (command.kind === 'set') {
+    try {
+      await writeStatusFile(config.statusFile, command.word);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const hint = code === 'EACCES' || code === 'EPERM' ? ' (run it as root, e.g. with sudo)' : '';
+      io.stderr(`${PROGRAM}: cannot write ${config.statusFile}: ${error instanceof Error ? error.message : String(error)}${hint}\n`);
+      return EXIT.failed;
+    }
+    io.stdout(`wrote "${command.word}" to ${config.statusFile}\n`);
+  }
+
+  const wanted = command.kind === 'set' ? command.word : undefined;
+  const deadline = Date.now() + (wanted === undefined ? 0 : (io.confirmWithinMs ?? 3000));
+  let lastProblem = '';
+  for (;;) {
+    try {
+      const fetched = await fetchReport(url);
+      const report = parseReport(fetched);
+      if (report === undefined) {
+        lastProblem = `the daemon has not completed its first poll yet (HTTP ${fetched.httpStatus})`;
+      } else if (wanted === undefined || report.statuses?.statusFileContents === wanted) {
+        io.stdout(formatReport(report, fetched.httpStatus));
+        if (wanted !== undefined) return EXIT.ok;
+        return report.healthy === true ? EXIT.ok : EXIT.failed;
+      } else {
+        lastProblem = `the daemon still shows status file ${JSON.stringify(text(report.statuses?.statusFileContents))}`;
+      }
+    } catch (error) {
+      lastProblem = `no answer from the daemon at ${url}: ${describeError(error)}`;
+    }
+    if (Date.now() >= deadline) break;
+    await sleep(CONFIRM_POLL_MS);
+  }
+  io.stderr(`${PROGRAM}: ${lastProblem}\n`);
+  return EXIT.unconfirmed;
+}
