@@ -211,7 +211,12 @@ export async function writeStatusFile(path: string, word: StatusWord): Promise<v
   }
 }
 
-const text = (value: unknown): string => (value === undefined || value === null ? 'unknown' : String(value));
+/** A report field for display; the report is JSON, so anything else is an object. */
+function text(value: unknown): string {
+  if (value === undefined || value === null) return 'unknown';
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}
 
 /** `status`: the report as a person reads it. */
 export function formatReport(report: ReportView, httpStatus: number): string {
@@ -227,8 +232,8 @@ export function formatReport(report: ReportView, httpStatus: number): string {
   const participants = stats.jicofoParticipants;
   const conferences = stats.jicofoConferences;
   lines.push(
-    `participants: ${participants === null || participants === undefined ? 'unknown (jicofo not healthy)' : String(participants)}` +
-      (conferences === null || conferences === undefined ? '' : ` in ${String(conferences)} conferences`),
+    `participants: ${participants === null || participants === undefined ? 'unknown (jicofo not healthy)' : text(participants)}` +
+      (conferences === null || conferences === undefined ? '' : ` in ${text(conferences)} conferences`),
   );
   if (stats.prosodyParticipants !== undefined) {
     lines.push(`census:       ${text(stats.prosodyParticipants)} prosody participants, sum of squares ${text(stats.prosodySumSquaredParticipants)}`);
@@ -244,7 +249,7 @@ export function formatReport(report: ReportView, httpStatus: number): string {
       `; stats HTTP ${text(services.jicofoStatsStatusCode)}`,
   );
   lines.push(`prosody:      ${componentLine(services.prosodyHealthy, services.prosodySoftDown, services.prosodyStatusCode)}`);
-  const reasons = Array.isArray(report.reasons) ? report.reasons.map((reason) => String(reason)) : undefined;
+  const reasons = Array.isArray(report.reasons) ? report.reasons.map((reason: unknown) => text(reason)) : undefined;
   if (reasons !== undefined) {
     lines.push(reasons.length === 0 ? 'why:          nothing is wrong' : 'why:');
     if (reasons.length > 0) lines.push(...reasons.map((reason) => `  - ${reason}`));
@@ -297,7 +302,7 @@ function defaultFetchReport(url: string): Promise<FetchedReport> {
 function parseReport(fetched: FetchedReport): ReportView | undefined {
   try {
     const parsed = JSON.parse(fetched.body) as unknown;
-    return typeof parsed === 'object' && parsed !== null ? (parsed as ReportView) : undefined;
+    return typeof parsed === 'object' && parsed !== null ? parsed : undefined;
   } catch {
     return undefined;
   }
