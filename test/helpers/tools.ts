@@ -29,7 +29,7 @@ export function which(command: string): string | undefined {
 export async function ensureTools(packageOf: Readonly<Record<string, string>>): Promise<string | undefined> {
   const missing = Object.keys(packageOf).filter((command) => which(command) === undefined);
   if (missing.length === 0) return undefined;
-  const packages = [...new Set(missing.map((command) => packageOf[command] as string))];
+  const packages = [...new Set(missing.map((command) => packageOf[command]))];
   const installed = await run(join(ROOT, 'scripts', 'install-test-tools.sh'), packages, { timeoutMs: 9 * 60_000 });
   const still = missing.filter((command) => which(command) === undefined);
   if (still.length === 0) return undefined;

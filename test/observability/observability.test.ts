@@ -22,8 +22,8 @@ interface Panel {
 
 const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { uid: string; title: string; panels: Panel[]; templating: { list: { name: string }[] } };
 const rulesText = readFileSync(RULES, 'utf8');
-const alertNames = [...rulesText.matchAll(/^\s*- alert: (\S+)$/gm)].map((match) => match[1] as string);
-const alertExprs = [...rulesText.matchAll(/^\s*expr: (.+)$/gm)].map((match) => match[1] as string);
+const alertNames = [...rulesText.matchAll(/^\s*- alert: (\S+)$/gm)].map((match) => match[1]);
+const alertExprs = [...rulesText.matchAll(/^\s*expr: (.+)$/gm)].map((match) => match[1]);
 const dashboardExprs = dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.expr));
 
 const PROMQL_WORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset']);
@@ -63,7 +63,7 @@ describe('alert rules (promtool)', () => {
 
 describe('alert rule unit tests', () => {
   const cases = [...readFileSync(RULE_TESTS, 'utf8').matchAll(/alertname: (\S+)\n\s*exp_alerts:( \[\])?/g)].map((match) => ({
-    alert: match[1] as string,
+    alert: match[1],
     fires: match[2] === undefined,
   }));
 
@@ -147,7 +147,7 @@ describe('metric names used by the dashboard and the alerts', () => {
   it('are all exported by the daemon (up comes from Prometheus itself)', async () => {
     // A request first, so the HTTP histogram has series.
     const text = (await get(daemon.httpPort, '/metrics')).body + (await get(daemon.httpPort, '/metrics')).body;
-    const exported = new Set([...text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{| )/gm)].map((match) => match[1] as string));
+    const exported = new Set([...text.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{| )/gm)].map((match) => match[1]));
     const used = new Set([...dashboardExprs, ...alertExprs].flatMap(metricNames));
     used.delete('up');
     assert.ok(used.size >= 15, `found the metric names: ${[...used].join(', ')}`);
