@@ -1,0 +1,348 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { FakeSignalNode } from '../../src/demo/fake-signal-node';
+import { freePort, report, ROOT, waitFor } from '../helpers/daemon';
+import { run, runOk } from '../helpers/run';
+import { ensureTools, which } from '../helpers/tools';
+
+/**
+ * Builds the Debian package the way the README says, installs it on this
+ * machine with dpkg, runs the installed daemon and command, then removes and
+ * purges it. It changes the machine (a user, /etc/jitsi, /usr/share), so it
+ * runs only as root, and only when no signal-sidecar package of someone
+ * else's is installed; everything it adds it takes away again.
+ */
+
+const PACKAGE = 'signal-sidecar';
+const APP_DIR = '/usr/share/signal-sidecar';
+const CONFIG = '/etc/jitsi/signal-sidecar/config';
+const STATUS_FILE = '/etc/jitsi/shard-status';
+const UNIT = '/lib/systemd/system/signal-sidecar.service';
+const WRAPPER = '/usr/bin/signal-sidecar';
+/** Written after our own install, so a run that died half-way may clean up after itself next time. */
+const TEST_MARK = '/var/lib/signal-sidecar/installed-by-packaging-test';
+
+const TOOLS = {
+  'dpkg-buildpackage': 'dpkg-dev',
+  dh: 'debhelper',
+  fakeroot: 'fakeroot',
+  lintian: 'lintian',
+  'systemd-analyze': 'systemd',
+  setpriv: 'util-linux',
+};
+
+const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+const DPKG_ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
+
+async function installedVersion(): Promise<string | undefined> {
+  const result = await run('dpkg-query', ['-W', '-f', '${db:Status-Abbrev} ${Version}', PACKAGE]);
+  if (result.code !== 0) return undefined;
+  const [state, installed] = result.stdout.trim().split(/\s+/);
+  return /^[ir]/.test(state ?? '') ? (installed ?? '') : undefined;
+}
+
+async function whyNot(): Promise<string | undefined> {
+  if (process.platform !== 'linux') return `not Linux (${process.platform})`;
+  if (process.getuid?.() !== 0) return 'not root: installing a package with dpkg needs root';
+  if (which('dpkg') === undefined || which('apt-get') === undefined) return 'not a Debian system (no dpkg/apt-get)';
+  if ((await installedVersion()) !== undefined && !existsSync(TEST_MARK)) {
+    return 'a signal-sidecar package that this test did not install is on this machine; the test will not replace or purge it';
+  }
+  return ensureTools(TOOLS);
+}
+
+const userExists = async (name: string): Promise<boolean> => (await run('getent', ['passwd', name])).code === 0;
+const groupExists = async (name: string): Promise<boolean> => (await run('getent', ['group', name])).code === 0;
+
+/** The source tree as a fresh checkout has it: no build output, no modules. */
+function copySource(to: string): void {
+  const skip = new Set(['node_modules', 'dist', '.git']);
+  cpSync(ROOT, to, {
+    recursive: true,
+    filter: (source) => {
+      const path = relative(ROOT, source);
+      if (path === '') return true;
+      const top = path.split('/')[0] ?? '';
+      return !skip.has(top) && !path.startsWith('debian/stage') && !path.endsWith('.log');
+    },
+  });
+}
+
+describe('Debian package', { concurrency: false }, () => {
+  let skip: string | undefined;
+  let work = '';
+  let deb = '';
+  let statusFileExisted = false;
+  let jitsiGroupExisted = false;
+  let userExisted = false;
+  let node: FakeSignalNode | undefined;
+  let daemon: ChildProcess | undefined;
+  let httpPort = 0;
+  let agentPort = 0;
+  let statusPath = STATUS_FILE;
+
+  /** Each step needs the previous ones; after a failure the rest say so instead of failing in turn. */
+  let broken: string | undefined;
+  const step = (name: string, body: (t: TestContext) => Promise<void>): void => {
+    it(name, async (t) => {
+      if (skip !== undefined) return t.skip(skip);
+      if (broken !== undefined) return t.skip(`an earlier step failed: ${broken}`);
+      try {
+        await body(t);
+      } catch (error) {
+        broken = name;
+        throw error;
+      }
+    });
+  };
+
+  before(async () => {
+    skip = await whyNot();
+    if (skip !== undefined) return;
+    // Left over from a run that died: start from a machine without the package.
+    if ((await installedVersion()) !== undefined) await runOk('dpkg', ['--purge', PACKAGE], { env: DPKG_ENV });
+    statusFileExisted = existsSync(STATUS_FILE);
+    jitsiGroupExisted = await groupExists('jitsi');
+    userExisted = await userExists('signal-sidecar');
+    work = mkdtempSync(join(tmpdir(), 'sidecar-deb-'));
+  });
+
+  after(async () => {
+    daemon?.kill('SIGKILL');
+    await node?.stop();
+    if (skip !== undefined) return;
+    if ((await installedVersion()) !== undefined) await run('dpkg', ['--purge', PACKAGE], { env: DPKG_ENV });
+    // Leave the machine as it was: the package keeps the shared jitsi group on purge.
+    if (!jitsiGroupExisted && (await groupExists('jitsi'))) await run('groupdel', ['jitsi'], { env: DPKG_ENV });
+    if (work !== '') rmSync(work, { recursive: true, force: true });
+    if (statusPath !== STATUS_FILE) rmSync(dirname(statusPath), { recursive: true, force: true });
+  });
+
+  step('builds with dpkg-buildpackage -A -rfakeroot -us -uc', async (t) => {
+    const source = join(work, 'src');
+    copySource(source);
+    const started = Date.now();
+    await runOk('dpkg-buildpackage', ['-A', '-rfakeroot', '-us', '-uc'], { cwd: source, timeoutMs: 9 * 60_000 });
+    t.diagnostic(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    deb = join(work, `${PACKAGE}_${version}_all.deb`);
+    assert.ok(existsSync(deb), `${deb} exists: ${readdirSync(work).join(', ')}`);
+  });
+
+  step('has no lintian errors', async (t) => {
+    const result = await run('lintian', ['--fail-on', 'error', deb], { timeoutMs: 5 * 60_000 });
+    const tags = result.stdout.split('\n').filter((line) => /^[EW]: /.test(line));
+    for (const tag of tags) t.diagnostic(`lintian ${tag}`);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.deepEqual(tags.filter((line) => line.startsWith('E: ')), []);
+  });
+
+  step('carries the app, production modules only, one conffile and the right Depends', async () => {
+    const contents = (await runOk('dpkg-deb', ['-c', deb])).stdout;
+    const paths = new Set(contents.split('\n').map((line) => line.split(/\s+/).slice(5).join(' ').replace(/^\./, '').replace(/ -> .*$/, '')));
+    for (const path of [`${APP_DIR}/dist/app.js`, `${APP_DIR}/dist/cli.js`, `${APP_DIR}/package.json`, WRAPPER, UNIT, CONFIG, `${APP_DIR}/observability/alerts.yml`, `${APP_DIR}/observability/grafana-dashboard.json`, '/usr/share/man/man1/signal-sidecar.1.gz']) {
+      assert.ok(paths.has(path), `${path} is in the package`);
+    }
+    const { dependencies, devDependencies } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, Record<string, string>>;
+    for (const name of Object.keys(dependencies ?? {})) assert.ok(paths.has(`${APP_DIR}/node_modules/${name}/package.json`), `${name} is bundled`);
+    for (const name of Object.keys(devDependencies ?? {})) assert.ok(!paths.has(`${APP_DIR}/node_modules/${name}/package.json`), `dev module ${name} is not`);
+    assert.ok(![...paths].some((path) => path.startsWith(`${APP_DIR}/dist/demo`)), 'no demo');
+    assert.ok(![...paths].some((path) => path.endsWith('.node')), 'no native addon: Architecture all holds');
+    const control = (await runOk('dpkg-deb', ['-f', deb, 'Depends', 'Architecture', 'Version'])).stdout;
+    assert.match(control, /^Depends: .*\bnodejs \(>= 20\)/m);
+    assert.match(control, /^Architecture: all$/m);
+    assert.equal(/^Version: (.*)$/m.exec(control)?.[1], version);
+    const conffiles = (await runOk('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles`, 'sh', deb])).stdout;
+    assert.equal(conffiles.trim(), CONFIG, 'the config is the only conffile; the status file is not one');
+  });
+
+  step('installs with dpkg: files, owners, user and group', async () => {
+    await runOk('dpkg', ['-i', deb], { env: DPKG_ENV, timeoutMs: 120_000 });
+    mkdirSync('/var/lib/signal-sidecar', { recursive: true });
+    writeFileSync(TEST_MARK, '');
+    assert.equal(await installedVersion(), version);
+
+    for (const path of [WRAPPER, UNIT, CONFIG, `${APP_DIR}/dist/app.js`, `${APP_DIR}/node_modules/express/package.json`]) {
+      const info = statSync(path);
+      assert.equal(info.uid, 0, `${path} belongs to root`);
+      assert.equal(info.gid, 0, `${path} group root`);
+      assert.equal(info.mode & 0o022, 0, `${path} is not group/world writable`);
+    }
+    assert.equal(statSync(WRAPPER).mode & 0o111, 0o111, 'the command is executable');
+
+    const passwd = (await runOk('getent', ['passwd', 'signal-sidecar'])).stdout.trim().split(':');
+    const group = (await runOk('getent', ['group', 'jitsi'])).stdout.trim().split(':');
+    assert.equal(passwd[3], group[2], 'the user\'s primary group is jitsi');
+    assert.ok(Number(passwd[2]) < 1000, 'a system user');
+    assert.match(passwd[6] ?? '', /nologin|false/, 'no login shell');
+    assert.ok(!existsSync(passwd[5] ?? '/'), 'no home directory');
+
+    const config = readFileSync(CONFIG, 'utf8');
+    const template = (await runOk(process.execPath, [join(ROOT, 'dist', 'app.js'), '--config-template'], { cwd: work })).stdout;
+    assert.equal(config, template, 'the conffile is the generated template');
+    assert.match(config, /^#TCP_PORT=6060$/m);
+    assert.doesNotMatch(config, /HA_PORT/);
+
+    if (!statusFileExisted) {
+      const info = statSync(STATUS_FILE);
+      assert.equal(readFileSync(STATUS_FILE, 'utf8'), 'drain\n', 'a new node starts drained');
+      assert.equal(info.uid, 0);
+      assert.equal(info.gid, Number(group[2]), 'status file group jitsi');
+      assert.equal(info.mode & 0o777, 0o644);
+    }
+  });
+
+  step('its systemd unit passes systemd-analyze verify, and security is reported', async (t) => {
+    const unit = readFileSync(UNIT, 'utf8');
+    for (const line of [
+      'User=signal-sidecar',
+      'Group=jitsi',
+      'EnvironmentFile=-/etc/jitsi/signal-sidecar/config',
+      'ExecStart=/usr/bin/node /usr/share/signal-sidecar/dist/app.js',
+      'Restart=always',
+      'RestartPreventExitStatus=78',
+      'SyslogIdentifier=signal-sidecar',
+      'NoNewPrivileges=yes',
+      'ProtectSystem=strict',
+      'ProtectHome=yes',
+      'PrivateTmp=yes',
+      'PrivateDevices=yes',
+      'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+      'ProtectKernelTunables=yes',
+      'ProtectKernelModules=yes',
+      'ProtectKernelLogs=yes',
+      'ProtectControlGroups=yes',
+      'LockPersonality=yes',
+      'RestrictRealtime=yes',
+      'RestrictSUIDSGID=yes',
+      'SystemCallArchitectures=native',
+    ]) {
+      assert.ok(unit.split('\n').includes(line), `unit has ${line}`);
+    }
+    assert.doesNotMatch(unit, /^MemoryDenyWriteExecute=/m, "V8's JIT needs writable executable memory");
+    assert.doesNotMatch(unit, /^ReadWritePaths=/m, 'the daemon writes nothing');
+
+    const verify = await run('systemd-analyze', ['verify', UNIT], { timeoutMs: 60_000 });
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    assert.equal((verify.stdout + verify.stderr).trim(), '', 'no warning either');
+
+    // The check is only worth something if verify catches mistakes in this container too.
+    const broken = join(work, 'verify-control');
+    mkdirSync(broken);
+    writeFileSync(join(broken, 'signal-sidecar.service'), unit.replace('Restart=always', 'Restart=always\nRestartSecs=2').replace('/usr/bin/node ', '/usr/bin/no-such-node '));
+    const control = await run('systemd-analyze', ['verify', join(broken, 'signal-sidecar.service')], { timeoutMs: 60_000 });
+    assert.notEqual(control.code, 0);
+    assert.match(control.stderr, /Unknown key( name)? 'RestartSecs'/);
+    assert.match(control.stderr, /no-such-node is not executable/);
+
+    // --offline reads the unit file without a running systemd (this container has none as PID 1).
+    const security = await run('systemd-analyze', ['security', '--offline=yes', '--no-pager', UNIT], { timeoutMs: 60_000 });
+    const score = /Overall exposure level for signal-sidecar\.service: ([\d.]+) (\S+)/.exec(security.stdout);
+    if (score === null) {
+      t.diagnostic(`systemd-analyze security gave no score here: ${(security.stdout + security.stderr).trim().split('\n').slice(-2).join(' ')}`);
+    } else {
+      t.diagnostic(`systemd-analyze security: exposure ${score[1]} ${score[2]}`);
+      assert.ok(Number(score[1]) <= 2, `exposure ${score[1]} stays low`);
+    }
+  });
+
+  step('the installed daemon runs as signal-sidecar:jitsi against a fake signal node', async () => {
+    node = await new FakeSignalNode().start();
+    httpPort = await freePort();
+    agentPort = await freePort();
+    if (statusFileExisted) {
+      // Never touch an operator's status file: give the run one of its own, readable by the service user.
+      const dir = mkdtempSync(join(tmpdir(), 'sidecar-status-'));
+      chmodSync(dir, 0o755);
+      statusPath = join(dir, 'shard-status');
+      writeFileSync(statusPath, 'drain\n', { mode: 0o644 });
+    }
+    const env = {
+      PATH: '/usr/bin:/bin',
+      HTTP_HOST: '127.0.0.1',
+      TCP_HOST: '127.0.0.1',
+      HTTP_PORT: String(httpPort),
+      TCP_PORT: String(agentPort),
+      JICOFO_ORIG: node.jicofoOrigin,
+      PROSODY_ORIG: node.prosodyOrigin,
+      STATUS_PATH: statusPath,
+      POLLING_INTERVAL: '0.2',
+    };
+    const child = spawn('setpriv', ['--reuid=signal-sidecar', '--regid=jitsi', '--clear-groups', '--', '/usr/bin/node', `${APP_DIR}/dist/app.js`], {
+      cwd: '/',
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    daemon = child;
+    let output = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    await waitFor('the installed daemon to listen', () => (output.includes('signal-sidecar listening') ? true : child.exitCode !== null ? Promise.reject(new Error(output)) : undefined));
+    const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid ?? 0}/status`, 'utf8'))?.[1];
+    assert.equal(uid, (await runOk('id', ['-u', 'signal-sidecar'])).stdout.trim(), 'runs as the service user');
+    const first = await waitFor('a report', async () => {
+      const current = await report(httpPort).catch(() => undefined);
+      return current?.statuses?.statusFileFound === true ? current : undefined;
+    });
+    assert.equal(first.healthy, true);
+    assert.equal(first.status, 'drain', 'the new node is drained');
+    assert.equal(first.agentmessage, 'up drain 0%');
+  });
+
+  step('the installed command opens the node and reads the EnvironmentFile', async () => {
+    const env = { PATH: '/usr/bin:/bin', STATUS_PATH: statusPath, HTTP_PORT: String(httpPort) };
+    const version_ = await runOk(WRAPPER, ['--version'], { env, cwd: '/' });
+    assert.equal(version_.stdout, `signal-sidecar ${version}\n`);
+    const help = await runOk(WRAPPER, ['--help'], { env, cwd: '/' });
+    assert.match(help.stdout, /^ {2}TCP_PORT +.*\[6060\]$/m);
+
+    const ready = await run(WRAPPER, ['ready'], { env, cwd: '/', timeoutMs: 15_000 });
+    assert.equal(ready.code, 0, ready.stdout + ready.stderr);
+    assert.match(ready.stdout, /^status: +ready$/m);
+    assert.equal((await report(httpPort)).agentmessage, 'up ready 100%');
+
+    // Settings in the config file reach the command; the environment still wins.
+    appendFileSync(CONFIG, `HTTP_PORT=${httpPort}\nSTATUS_PATH=${statusPath}\n`);
+    const status = await run(WRAPPER, ['status'], { env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+    assert.equal(status.code, 0, status.stdout + status.stderr);
+    assert.match(status.stdout, /^health: +healthy/m);
+    assert.match(status.stdout, /^participants: +\d+/m);
+    const overridden = await run(WRAPPER, ['status'], { env: { PATH: '/usr/bin:/bin', HTTP_PORT: '1' }, cwd: '/' });
+    assert.equal(overridden.code, 3, 'HTTP_PORT from the environment beat the file');
+
+    appendFileSync(CONFIG, 'LOG_LEVEL=loud\n');
+    const check = await run(WRAPPER, ['--check-config'], { env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+    assert.equal(check.code, 1);
+    assert.match(check.stderr, /^problem: LOG_LEVEL="loud"/m);
+  });
+
+  step('the installed daemon stops cleanly on SIGTERM', async () => {
+    const child = daemon;
+    assert.ok(child);
+    const exited = new Promise<number | string>((done) => child.once('exit', (code, signal) => done(code ?? signal ?? -1)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    daemon = undefined;
+  });
+
+  step('dpkg --remove keeps the configuration; dpkg --purge leaves nothing behind', async () => {
+    await runOk('dpkg', ['--remove', PACKAGE], { env: DPKG_ENV, timeoutMs: 120_000 });
+    assert.ok(!existsSync(APP_DIR), 'app removed');
+    assert.ok(!existsSync(WRAPPER), 'command removed');
+    assert.ok(!existsSync(UNIT), 'unit removed');
+    assert.ok(existsSync(CONFIG), 'remove keeps the conffile');
+    assert.ok(await userExists('signal-sidecar'), 'remove keeps the user');
+
+    await runOk('dpkg', ['--purge', PACKAGE], { env: DPKG_ENV, timeoutMs: 120_000 });
+    assert.equal(await installedVersion(), undefined);
+    assert.ok(!existsSync('/etc/jitsi/signal-sidecar'), 'config directory gone');
+    assert.ok(!existsSync('/var/lib/signal-sidecar'), 'state directory gone');
+    assert.ok(!existsSync('/etc/systemd/system/multi-user.target.wants/signal-sidecar.service'), 'unit no longer enabled');
+    assert.equal(existsSync(STATUS_FILE), statusFileExisted, statusFileExisted ? 'an existing status file is kept' : 'the status file it created is gone');
+    assert.equal(await userExists('signal-sidecar'), userExisted, 'the user it created is gone');
+    assert.ok(await groupExists('jitsi'), 'the shared jitsi group stays');
+  });
+});
