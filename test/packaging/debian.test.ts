@@ -230,10 +230,10 @@ describe('Debian package', { concurrency: false }, () => {
     assert.equal((verify.stdout + verify.stderr).trim(), '', 'no warning either');
 
     // The check is only worth something if verify catches mistakes in this container too.
-    const broken = join(work, 'verify-control');
-    mkdirSync(broken);
-    writeFileSync(join(broken, 'signal-sidecar.service'), unit.replace('Restart=always', 'Restart=always\nRestartSecs=2').replace('/usr/bin/node ', '/usr/bin/no-such-node '));
-    const control = await run('systemd-analyze', ['verify', join(broken, 'signal-sidecar.service')], { timeoutMs: 60_000 });
+    const controlDir = join(work, 'verify-control');
+    mkdirSync(controlDir);
+    writeFileSync(join(controlDir, 'signal-sidecar.service'), unit.replace('Restart=always', 'Restart=always\nRestartSecs=2').replace('/usr/bin/node ', '/usr/bin/no-such-node '));
+    const control = await run('systemd-analyze', ['verify', join(controlDir, 'signal-sidecar.service')], { timeoutMs: 60_000 });
     assert.notEqual(control.code, 0);
     assert.match(control.stderr, /Unknown key( name)? 'RestartSecs'/);
     assert.match(control.stderr, /no-such-node is not executable/);
