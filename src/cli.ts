@@ -98,6 +98,10 @@ interface VariableInfo {
 
 const variables = (): readonly VariableInfo[] => Object.values(VARIABLES);
 
+/** An empty default (a list of nothing) reads as unset to a person. */
+export const defaultLabel = (variable: VariableInfo): string =>
+  variable.defaultText === undefined || variable.defaultText === '' ? 'unset' : variable.defaultText;
+
 /** `--help`: commands, then every variable of the config schema with its default and meaning. */
 export function helpText(): string {
   const list = variables();
@@ -119,7 +123,7 @@ export function helpText(): string {
     '',
     'Variables (default in brackets):',
     ...list.map(
-      (variable) => `  ${variable.name.padEnd(width)}  ${variable.meaning} [${variable.defaultText ?? 'unset'}]`,
+      (variable) => `  ${variable.name.padEnd(width)}  ${variable.meaning} [${defaultLabel(variable)}]`,
     ),
     '',
     `Exit codes: ${EXIT.ok} done; ${EXIT.failed} failed (bad configuration, file not written, node unhealthy for \`status\`);`,

@@ -7,6 +7,7 @@ import dotenv from 'dotenv';
 import {
   checkConfig,
   configTemplate,
+  defaultLabel,
   EXIT,
   formatReport,
   helpText,
@@ -92,7 +93,8 @@ describe('--help', () => {
       const line = help.split('\n').find((candidate) => candidate.trimStart().startsWith(`${variable.name} `));
       assert.ok(line, `${variable.name} is listed`);
       assert.ok(line.includes(variable.meaning), `${variable.name} has its meaning`);
-      assert.ok(line.endsWith(`[${variable.defaultText ?? 'unset'}]`), `${variable.name} has its default: ${line}`);
+      assert.ok(line.endsWith(`[${defaultLabel(variable)}]`), `${variable.name} has its default: ${line}`);
+      if (variable.defaultText !== undefined && variable.defaultText !== '') assert.ok(line.endsWith(`[${variable.defaultText}]`));
     }
   });
 
