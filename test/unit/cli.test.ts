@@ -62,8 +62,14 @@ function capture(env: Record<string, string> = {}, fetchReport?: (url: string) =
   };
 }
 
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'sidecar-cli-'));
+/** Runs `body` with a fresh directory and removes it afterwards, whatever happened. */
+async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sidecar-cli-'));
+  try {
+    await body(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const config = (env: Record<string, string>): Config => {
@@ -176,65 +182,53 @@ describe('reportUrl', () => {
 
 describe('writeStatusFile', () => {
   it('replaces the file by rename, keeps its mode and leaves no temporary file', async () => {
-    const dir = tempDir();
-    try {
-      const path = join(dir, 'shard-status');
-      writeFileSync(path, 'ready\n');
-      chmodSync(path, 0o640);
-      const before = statSync(path);
-      await writeStatusFile(path, 'drain');
-      const after = statSync(path);
-      assert.equal(readFileSync(path, 'utf8'), 'drain\n');
-      assert.notEqual(after.ino, before.ino, 'a new inode: the old file was replaced, not rewritten');
-      assert.equal(after.mode & 0o777, 0o640);
-      assert.deepEqual(readdirSync(dir), ['shard-status']);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await inTempDir(async (dir) => {
+    const path = join(dir, 'shard-status');
+    writeFileSync(path, 'ready\n');
+    chmodSync(path, 0o640);
+    const before = statSync(path);
+    await writeStatusFile(path, 'drain');
+    const after = statSync(path);
+    assert.equal(readFileSync(path, 'utf8'), 'drain\n');
+    assert.notEqual(after.ino, before.ino, 'a new inode: the old file was replaced, not rewritten');
+    assert.equal(after.mode & 0o777, 0o640);
+    assert.deepEqual(readdirSync(dir), ['shard-status']);
+    });
   });
 
   it('creates a missing file readable by the service', async () => {
-    const dir = tempDir();
-    try {
-      const path = join(dir, 'shard-status');
-      await writeStatusFile(path, 'maint');
-      assert.equal(readFileSync(path, 'utf8'), 'maint\n');
-      assert.equal(statSync(path).mode & 0o444, 0o444);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await inTempDir(async (dir) => {
+    const path = join(dir, 'shard-status');
+    await writeStatusFile(path, 'maint');
+    assert.equal(readFileSync(path, 'utf8'), 'maint\n');
+    assert.equal(statSync(path).mode & 0o444, 0o444);
+    });
   });
 
   it('never shows a reader an empty or partial file', async () => {
-    const dir = tempDir();
-    try {
-      const path = join(dir, 'shard-status');
-      writeFileSync(path, 'ready\n');
-      const seen = new Set<string>();
-      let writing = true;
-      const reader = (async () => {
-        while (writing) {
-          seen.add(readFileSync(path, 'utf8'));
-          await new Promise((done) => setImmediate(done));
-        }
-      })();
-      for (let i = 0; i < 100; i += 1) await writeStatusFile(path, i % 2 === 0 ? 'drain' : 'ready');
-      writing = false;
-      await reader;
-      assert.deepEqual([...seen].sort(), ['drain\n', 'ready\n']);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await inTempDir(async (dir) => {
+    const path = join(dir, 'shard-status');
+    writeFileSync(path, 'ready\n');
+    const seen = new Set<string>();
+    let writing = true;
+    const reader = (async () => {
+      while (writing) {
+        seen.add(readFileSync(path, 'utf8'));
+        await new Promise((done) => setImmediate(done));
+      }
+    })();
+    for (let i = 0; i < 100; i += 1) await writeStatusFile(path, i % 2 === 0 ? 'drain' : 'ready');
+    writing = false;
+    await reader;
+    assert.deepEqual([...seen].sort(), ['drain\n', 'ready\n']);
+    });
   });
 
   it('fails without leaving anything when the directory does not exist', async () => {
-    const dir = tempDir();
-    try {
-      await assert.rejects(writeStatusFile(join(dir, 'missing', 'shard-status'), 'drain'), { code: 'ENOENT' });
-      assert.deepEqual(readdirSync(dir), []);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await inTempDir(async (dir) => {
+    await assert.rejects(writeStatusFile(join(dir, 'missing', 'shard-status'), 'drain'), { code: 'ENOENT' });
+    assert.deepEqual(readdirSync(dir), []);
+    });
   });
 });
 
@@ -278,42 +272,36 @@ describe('runCli against a fake daemon', () => {
   const answer = (report: object, httpStatus = 200): FetchedReport => ({ httpStatus, body: JSON.stringify(report) });
 
   it('drain: writes the file, then waits until the daemon shows the new word', async () => {
-    const dir = tempDir();
-    try {
-      const statusFile = join(dir, 'shard-status');
-      const urls: string[] = [];
-      let calls = 0;
-      const fetchReport = (url: string): Promise<FetchedReport> => {
-        urls.push(url);
-        calls += 1;
-        // The first answer predates the change, as it would right after the rename.
-        const contents = calls === 1 ? 'ready' : readFileSync(statusFile, 'utf8').trim();
-        return Promise.resolve(answer({ ...REPORT, status: contents, statuses: { statusFileFound: true, statusFileContents: contents } }));
-      };
-      const { out, err, io } = capture({ STATUS_PATH: statusFile, HTTP_PORT: '7100' }, fetchReport);
-      assert.equal(await runCli(['drain'], io), EXIT.ok, err.join(''));
-      assert.equal(readFileSync(statusFile, 'utf8'), 'drain\n');
-      assert.equal(calls, 2);
-      assert.deepEqual(new Set(urls), new Set(['http://127.0.0.1:7100/signal/report']));
-      assert.match(out.join(''), /wrote "drain" to .*shard-status\n(.|\n)*^status: +drain$/m);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await inTempDir(async (dir) => {
+    const statusFile = join(dir, 'shard-status');
+    const urls: string[] = [];
+    let calls = 0;
+    const fetchReport = (url: string): Promise<FetchedReport> => {
+      urls.push(url);
+      calls += 1;
+      // The first answer predates the change, as it would right after the rename.
+      const contents = calls === 1 ? 'ready' : readFileSync(statusFile, 'utf8').trim();
+      return Promise.resolve(answer({ ...REPORT, status: contents, statuses: { statusFileFound: true, statusFileContents: contents } }));
+    };
+    const { out, err, io } = capture({ STATUS_PATH: statusFile, HTTP_PORT: '7100' }, fetchReport);
+    assert.equal(await runCli(['drain'], io), EXIT.ok, err.join(''));
+    assert.equal(readFileSync(statusFile, 'utf8'), 'drain\n');
+    assert.equal(calls, 2);
+    assert.deepEqual(new Set(urls), new Set(['http://127.0.0.1:7100/signal/report']));
+    assert.match(out.join(''), /wrote "drain" to .*shard-status\n(.|\n)*^status: +drain$/m);
+    });
   });
 
   it('drain: exit 3 when the daemon never shows the change, and the file stays written', async () => {
-    const dir = tempDir();
-    try {
-      const statusFile = join(dir, 'shard-status');
-      const { err, io } = capture({ STATUS_PATH: statusFile }, () => Promise.resolve(answer(REPORT)), 200);
-      const started = Date.now();
-      assert.equal(await runCli(['maint'], io), EXIT.unconfirmed);
-      assert.ok(Date.now() - started < 2000, 'the wait is bounded');
-      assert.equal(readFileSync(statusFile, 'utf8'), 'maint\n');
-      assert.match(err.join(''), /still shows status file "ready"/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await inTempDir(async (dir) => {
+    const statusFile = join(dir, 'shard-status');
+    const { err, io } = capture({ STATUS_PATH: statusFile }, () => Promise.resolve(answer(REPORT)), 200);
+    const started = Date.now();
+    assert.equal(await runCli(['maint'], io), EXIT.unconfirmed);
+    assert.ok(Date.now() - started < 2000, 'the wait is bounded');
+    assert.equal(readFileSync(statusFile, 'utf8'), 'maint\n');
+    assert.match(err.join(''), /still shows status file "ready"/);
+    });
   });
 
   it('drain: exit 1 naming the file when it cannot be written', async () => {
