@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
-import { freePort, report, ROOT, waitFor } from '../helpers/daemon';
+import { freePort, report, ROOT, sleep, waitFor } from '../helpers/daemon';
 import { run, runOk } from '../helpers/run';
 import { ensureTools, which } from '../helpers/tools';
 
@@ -25,6 +25,48 @@ const UNIT = '/lib/systemd/system/signal-sidecar.service';
 const WRAPPER = '/usr/bin/signal-sidecar';
 /** Written after our own install, so a run that died half-way may clean up after itself next time. */
 const TEST_MARK = '/var/lib/signal-sidecar/installed-by-packaging-test';
+/**
+ * Worktrees on one machine share its dpkg database: two runs at once would
+ * fight over the dpkg lock and purge each other's install. The lock is a
+ * directory (mkdir is atomic) holding the owner's PID, so a dead owner's lock
+ * is taken over.
+ */
+const LOCK = '/run/lock/signal-sidecar-packaging-test';
+const LOCK_WAIT_MS = 5 * 60_000;
+
+function lockOwner(): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(LOCK, 'pid'), 'utf8'));
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves with undefined once this process holds the lock, or with why it could not. */
+async function takeLock(): Promise<string | undefined> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      writeFileSync(join(LOCK, 'pid'), String(process.pid));
+      return undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return `cannot create ${LOCK}: ${String(error)}`;
+    }
+    const owner = lockOwner();
+    const info = statSync(LOCK, { throwIfNoEntry: false });
+    if (info === undefined) continue;
+    // No live owner: it died, or is between mkdir and writing its PID (give it a moment).
+    if (owner === undefined && Date.now() - info.mtimeMs > 2000) {
+      rmSync(LOCK, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline) return `another run of this test (pid ${owner ?? '?'}) has held ${LOCK} for over ${LOCK_WAIT_MS / 60_000} minutes`;
+    await sleep(1000);
+  }
+}
 
 const TOOLS = {
   'dpkg-buildpackage': 'dpkg-dev',
@@ -49,10 +91,14 @@ async function whyNot(): Promise<string | undefined> {
   if (process.platform !== 'linux') return `not Linux (${process.platform})`;
   if (process.getuid?.() !== 0) return 'not root: installing a package with dpkg needs root';
   if (which('dpkg') === undefined || which('apt-get') === undefined) return 'not a Debian system (no dpkg/apt-get)';
+  const tools = await ensureTools(TOOLS);
+  if (tools !== undefined) return tools;
+  const locked = await takeLock();
+  if (locked !== undefined) return locked;
   if ((await installedVersion()) !== undefined && !existsSync(TEST_MARK)) {
     return 'a signal-sidecar package that this test did not install is on this machine; the test will not replace or purge it';
   }
-  return ensureTools(TOOLS);
+  return undefined;
 }
 
 const userExists = async (name: string): Promise<boolean> => (await run('getent', ['passwd', name])).code === 0;
@@ -112,14 +158,18 @@ describe('Debian package', { concurrency: false }, () => {
   });
 
   after(async () => {
-    daemon?.kill('SIGKILL');
-    await node?.stop();
-    if (skip !== undefined) return;
-    if ((await installedVersion()) !== undefined) await run('dpkg', ['--purge', PACKAGE], { env: DPKG_ENV });
-    // Leave the machine as it was: the package keeps the shared jitsi group on purge.
-    if (!jitsiGroupExisted && (await groupExists('jitsi'))) await run('groupdel', ['jitsi'], { env: DPKG_ENV });
-    if (work !== '') rmSync(work, { recursive: true, force: true });
-    if (statusPath !== STATUS_FILE) rmSync(dirname(statusPath), { recursive: true, force: true });
+    try {
+      daemon?.kill('SIGKILL');
+      await node?.stop();
+      if (skip !== undefined) return;
+      if ((await installedVersion()) !== undefined) await run('dpkg', ['--purge', PACKAGE], { env: DPKG_ENV });
+      // Leave the machine as it was: the package keeps the shared jitsi group on purge.
+      if (!jitsiGroupExisted && (await groupExists('jitsi'))) await run('groupdel', ['jitsi'], { env: DPKG_ENV });
+      if (work !== '') rmSync(work, { recursive: true, force: true });
+      if (statusPath !== STATUS_FILE) rmSync(dirname(statusPath), { recursive: true, force: true });
+    } finally {
+      if (lockOwner() === process.pid) rmSync(LOCK, { recursive: true, force: true });
+    }
   });
 
   step('builds with dpkg-buildpackage -A -rfakeroot -us -uc', async (t) => {
@@ -152,7 +202,7 @@ describe('Debian package', { concurrency: false }, () => {
     assert.ok(![...paths].some((path) => path.startsWith(`${APP_DIR}/dist/demo`)), 'no demo');
     assert.ok(![...paths].some((path) => path.endsWith('.node')), 'no native addon: Architecture all holds');
     const control = (await runOk('dpkg-deb', ['-f', deb, 'Depends', 'Architecture', 'Version'])).stdout;
-    assert.match(control, /^Depends: .*\bnodejs \(>= 20\)/m);
+    assert.match(control, /^Depends: .*\bnodejs \(>= 20\.6\)/m, 'Node 20, and 20.6 for --env-file in the command');
     assert.match(control, /^Architecture: all$/m);
     assert.equal(/^Version: (.*)$/m.exec(control)?.[1], version);
     const conffiles = (await runOk('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles`, 'sh', deb])).stdout;
