@@ -164,7 +164,12 @@ export interface ConfigCheck {
 /** `--check-config`: every problem on its own line, warnings too; exit 1 on any problem. */
 export function checkConfig(env: Environment): ConfigCheck {
   const { config, problems, warnings } = loadConfig(env);
-  const warningText = warnings.map((warning) => `warning: ${warning}\n`).join('');
+  const allWarnings = [...warnings];
+  // The original package's config file set HA_PORT, which its code never read.
+  if ((env.HA_PORT?.trim() ?? '') !== '') {
+    allWarnings.push(`HA_PORT=${env.HA_PORT?.trim() ?? ''} is not read (a leftover of the original package); the agent port is ${VARIABLES.tcpPort.name}`);
+  }
+  const warningText = allWarnings.map((warning) => `warning: ${warning}\n`).join('');
   if (config === undefined) {
     const problemText = problems.map((problem) => `problem: ${problem}\n`).join('');
     return { code: EXIT.failed, stdout: '', stderr: `${problemText}${warningText}${problems.length} problem(s) in the configuration\n` };

@@ -164,6 +164,12 @@ describe('--check-config', () => {
     assert.equal(lines.at(-1), '5 problem(s) in the configuration');
   });
 
+  it('points out the HA_PORT of the original package, which was never read', () => {
+    const result = checkConfig({ HA_PORT: '6061' });
+    assert.equal(result.code, EXIT.ok);
+    assert.match(result.stderr, /^warning: HA_PORT=6061 is not read .*TCP_PORT$/m);
+  });
+
   it('shows warnings without failing', () => {
     const result = checkConfig({ HEALTH_DAMPENING_INTERVAL: '60', DRAIN_GRACE_INTERVAL: '10' });
     assert.equal(result.code, EXIT.ok);
