@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
 import { freePort, report, ROOT, sleep, waitFor } from '../helpers/daemon';
 import { run, runOk } from '../helpers/run';
+import { boot, bootableRoot } from '../helpers/nspawn';
 import { ensureTools, which } from '../helpers/tools';
 
 /**
@@ -76,6 +77,52 @@ const TOOLS = {
   'systemd-analyze': 'systemd',
   setpriv: 'util-linux',
 };
+
+/** Runs inside the booted container once the service is up; leaves its findings for the host. */
+const BOOT_CHECK = `#!/bin/sh
+exec > /boot-check.txt 2>&1
+report() { curl -s -m 2 http://127.0.0.1:__PORT__/signal/report; }
+i=0
+until report | grep -q '"statusFileFound":true' || [ $i -ge 150 ]; do sleep 0.1; i=$((i + 1)); done
+echo '[show]'; systemctl show signal-sidecar -p ActiveState -p SubState -p NRestarts
+echo '[proc]'; grep -E '^(Uid|Gid|NoNewPrivs|Seccomp):' /proc/$(systemctl show signal-sidecar -p MainPID --value)/status
+echo '[report]'; report; echo
+echo '[ready]'; signal-sidecar ready; echo "exit=$?"
+echo '[security]'; systemd-analyze security --no-pager signal-sidecar | tail -n 1
+echo '[stop]'; systemctl stop signal-sidecar; systemctl show signal-sidecar -p Result -p ExecMainStatus
+echo '[badconfig]'
+echo LOG_LEVEL=loud >> ${CONFIG}
+systemctl start signal-sidecar
+sleep 5
+systemctl show signal-sidecar -p ActiveState -p NRestarts -p ExecMainStatus
+journalctl -u signal-sidecar -o cat --no-pager | grep 'bad configuration'
+echo '[end]'
+systemctl poweroff
+`;
+
+const BOOT_CHECK_UNIT = `[Unit]
+Description=check signal-sidecar, then power off
+After=signal-sidecar.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/boot-check
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+/** "[name]" lines split the check's output into named sections. */
+function parseSections(text: string): Record<string, string> {
+  const sections: Record<string, string> = {};
+  let current = '';
+  for (const line of text.split('\n')) {
+    const header = /^\[(\w+)\]$/.exec(line);
+    if (header !== null) current = header[1] ?? '';
+    else if (current !== '') sections[current] = sections[current] === undefined ? line : `${sections[current]}\n${line}`;
+  }
+  return sections;
+}
 
 const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const DPKG_ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
@@ -207,6 +254,64 @@ describe('Debian package', { concurrency: false }, () => {
     assert.equal(/^Version: (.*)$/m.exec(control)?.[1], version);
     const conffiles = (await runOk('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles`, 'sh', deb])).stdout;
     assert.equal(conffiles.trim(), CONFIG, 'the config is the only conffile; the status file is not one');
+  });
+
+  // Not a `step`: a failure here says nothing about the steps after it, which run on the host.
+  it('its unit starts, drains, stops and refuses a bad config under systemd (booted container)', async (t) => {
+    if (skip !== undefined) return t.skip(skip);
+    if (deb === '') return t.skip('the package was not built');
+    const tools = await ensureTools({ 'systemd-nspawn': 'systemd-container', debootstrap: 'debootstrap' });
+    if (tools !== undefined) return t.skip(tools);
+    const base = await bootableRoot();
+    if ('problem' in base) return t.skip(base.problem);
+
+    const root = join(work, 'rootfs');
+    await runOk('cp', ['-a', '--reflink=auto', base.root, root], { timeoutMs: 5 * 60_000 });
+    const fake = await new FakeSignalNode().start();
+    try {
+      // The container has systemd but no nodejs package: the host's node binary
+      // stands in for it, so the Depends on nodejs is forced.
+      cpSync(process.execPath, join(root, 'usr/bin/node'));
+      cpSync(deb, join(root, 'tmp/package.deb'));
+      await runOk('chroot', [root, 'dpkg', '--force-depends', '-i', '/tmp/package.deb'], { env: DPKG_ENV, timeoutMs: 120_000 });
+      const port = await freePort();
+      appendFileSync(
+        join(root, CONFIG),
+        [`HTTP_HOST=127.0.0.1`, `TCP_HOST=127.0.0.1`, `HTTP_PORT=${port}`, `TCP_PORT=${await freePort()}`, `JICOFO_ORIG=${fake.jicofoOrigin}`, `PROSODY_ORIG=${fake.prosodyOrigin}`, 'POLLING_INTERVAL=0.2', ''].join('\n'),
+      );
+      writeFileSync(join(root, 'usr/local/sbin/boot-check'), BOOT_CHECK.replace('__PORT__', String(port)), { mode: 0o755 });
+      writeFileSync(join(root, 'etc/systemd/system/boot-check.service'), BOOT_CHECK_UNIT);
+      symlinkSync('/etc/systemd/system/boot-check.service', join(root, 'etc/systemd/system/multi-user.target.wants/boot-check.service'));
+
+      const booted = await boot(root, 180_000);
+      const resultFile = join(root, 'boot-check.txt');
+      if (!existsSync(resultFile)) {
+        // The container never got as far as the check: nspawn itself cannot run here.
+        return t.skip(`systemd-nspawn could not boot a container here (exit ${booted.code}): ${(booted.stdout + booted.stderr).trim().split('\n').slice(-3).join(' ')}`);
+      }
+      const sections = parseSections(readFileSync(resultFile, 'utf8'));
+      t.diagnostic(`under systemd: ${sections.show?.replace(/\n/g, ' ')}; ${sections.security ?? ''}`);
+      assert.match(sections.show ?? '', /^ActiveState=active$/m, resultFile);
+      assert.match(sections.show ?? '', /^SubState=running$/m);
+      assert.match(sections.show ?? '', /^NRestarts=0$/m);
+      const uid = /^signal-sidecar:x:(\d+):/m.exec(readFileSync(join(root, 'etc/passwd'), 'utf8'))?.[1];
+      assert.match(sections.proc ?? '', new RegExp(`^Uid:\\s+${uid ?? 'none'}\\s`, 'm'), 'runs as signal-sidecar');
+      assert.match(sections.proc ?? '', /^NoNewPrivs:\s+1$/m);
+      assert.match(sections.proc ?? '', /^Seccomp:\s+2$/m, 'the system call filter is on');
+      const first = JSON.parse(sections.report ?? '{}') as { healthy?: boolean; status?: string };
+      assert.deepEqual({ healthy: first.healthy, status: first.status }, { healthy: true, status: 'drain' });
+      assert.match(sections.ready ?? '', /^status: +ready$/m);
+      assert.match(sections.ready ?? '', /^exit=0$/m);
+      assert.match(sections.stop ?? '', /^Result=success$/m, 'SIGTERM ends it cleanly');
+      assert.match(sections.stop ?? '', /^ExecMainStatus=0$/m);
+      assert.match(sections.badconfig ?? '', /^ActiveState=failed$/m);
+      assert.match(sections.badconfig ?? '', /^ExecMainStatus=78$/m);
+      assert.match(sections.badconfig ?? '', /^NRestarts=0$/m, 'RestartPreventExitStatus=78: no restart loop');
+      assert.match(sections.badconfig ?? '', /bad configuration: LOG_LEVEL="loud"/);
+    } finally {
+      await fake.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   step('installs with dpkg: files, owners, user and group', async () => {
