@@ -12,6 +12,11 @@ import { sleep, waitFor } from '../helpers/daemon';
  * and stopped by its own PID.
  */
 
+// haproxy lives in /usr/sbin, which a non-root PATH often lacks; the children inherit this PATH.
+for (const dir of ['/usr/local/sbin', '/usr/sbin', '/sbin']) {
+  if (!(process.env.PATH ?? '').split(delimiter).includes(dir)) process.env.PATH = `${process.env.PATH ?? ''}${delimiter}${dir}`;
+}
+
 function onPath(command: string): boolean {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (dir === '') continue;

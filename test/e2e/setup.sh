@@ -5,6 +5,8 @@
 # reported as skipped, with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# haproxy is in /usr/sbin, which a non-root PATH often lacks.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 # command -> Debian package providing it
 declare -A provider=(
