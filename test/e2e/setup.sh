@@ -31,10 +31,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "e2e setup: installing ${packages[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # The packages' own services would listen on all interfaces (prometheus on
+    # :9090): keep them from starting, as container images do, unless the
+    # machine already has a policy.
+    own_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+      own_policy=yes
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     # Another apt run on the machine holds the lock for a while: wait for it.
     install=(apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${packages[@]}")
     # A fresh machine may have no package lists, or stale ones.
     "${install[@]}" >/dev/null 2>&1 || { apt-get update -qq -o DPkg::Lock::Timeout=300 && "${install[@]}" >/dev/null; }
+    if [ -n "$own_policy" ]; then
+      rm -f /usr/sbin/policy-rc.d
+      trap - EXIT
+    fi
   else
     echo "e2e setup: not installed: ${packages[*]}; not root, so the tests that need them are skipped"
   fi
