@@ -149,8 +149,12 @@ void describe('HAProxy 2.6 agent-check against the sidecar', () => {
     s1.fake.set('jicofoHealth', REPLIES.jicofoHardDown());
     const down = await watchUntil('s1 DOWN', () => server(s1), (view) => stateOf(view) === 'DOWN', { since });
     t.diagnostic(`e2e: jicofo 500 -> HAProxy DOWN in ${down.ms} ms (poll ${POLL_MS} ms, agent-inter ${AGENT_INTER_MS} ms)`);
-    assert.equal((await server(s1)).status, 'DOWN (agent)');
+    const downView = await server(s1);
+    assert.equal(downView.status, 'DOWN (agent)');
     assert.ok(down.ms <= POLL_MS + AGENT_INTER_MS + SLACK_MS, `DOWN took ${down.ms} ms`);
+    // The reason after ` # ` on the down line is what operators see in HAProxy.
+    t.diagnostic(`e2e: jicofo 500: HAProxy last_agt "${downView.lastAgent}"`);
+    assert.equal(downView.lastAgent, 'via agent : down (jicofo health 500)');
 
     await sleep(POLL_MS);
     const healed = Date.now();
@@ -180,6 +184,9 @@ void describe('HAProxy 2.6 agent-check against the sidecar', () => {
     assert.ok(down.ms >= GRACE_MS - 50, `DOWN after ${down.ms} ms, inside the grace interval`);
     assert.ok(down.ms <= GRACE_MS + POLL_MS + AGENT_INTER_MS + SLACK_MS, `DOWN took ${down.ms} ms`);
     assert.deepEqual(new Set(seen.slice(0, -1).map(stateOf)), new Set(['DRAIN']), 'DRAIN throughout the grace');
+    const after503 = await server(s1);
+    t.diagnostic(`e2e: jicofo 503 after the grace: HAProxy last_agt "${after503.lastAgent}"`);
+    assert.match(after503.lastAgent, /^via agent : down \(.*503.*\)$/);
 
     await sleep(POLL_MS);
     const healed = Date.now();
