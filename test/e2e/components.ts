@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { sleep, waitFor } from '../helpers/daemon';
+import { exchange, sleep, waitFor } from '../helpers/daemon';
 
 /**
  * The real components of the end-to-end suite (HAProxy, Prometheus, prosody),
@@ -211,27 +211,9 @@ export class Haproxy {
     return haproxy;
   }
 
-  /** One command on the admin socket; HAProxy closes the socket after the answer. */
+  /** One command on the admin socket; HAProxy answers and closes the socket. */
   command(line: string, timeoutMs = 2000): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect(this.socketPath);
-      let text = '';
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`no answer to "${line}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (text += chunk));
-      socket.once('end', () => {
-        clearTimeout(timer);
-        resolve(text);
-      });
-      socket.once('error', (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      socket.end(`${line}\n`);
-    });
+    return exchange(this.socketPath, `${line}\n`, timeoutMs);
   }
 
   /** Every server of `backend`, read from both `show servers state` and `show stat`. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
-import { agentAnswer, freePort, report, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
+import { agentAnswer, freePort, report, startDaemon, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
 import { httpStatus, missing, Prosody, watchUntil } from './components';
 import { FAST, seconds } from './shard';
 
@@ -46,6 +46,13 @@ void describe('prosody 0.12 BOSH', () => {
   };
   const agentSays = (daemon: Daemon, line: string, since: number, timeoutMs = 10_000): Promise<{ ms: number }> =>
     watchUntil(`the agent to say ${line}`, () => agentAnswer(daemon.agentPort), (answer) => answer === `${line}\n`, { since, timeoutMs });
+
+  /** The first report in which prosody has answered (status 0 means no answer yet, or none at all). */
+  const prosodyChecked = (daemon: Daemon): Promise<ReportJson> =>
+    waitFor('a report with an answer from prosody', async () => {
+      const body = await report(daemon.httpPort);
+      return body.services.prosodyStatusCode === 0 ? undefined : body;
+    });
 
   before(async () => {
     if (skip !== undefined) return;
@@ -99,19 +106,13 @@ void describe('prosody 0.12 BOSH', () => {
     assert.equal(await httpStatus(`${prosody.origin}/http-bind`, { Host: BOSH_HOST }), 200);
 
     const [without, withHost] = await Promise.all([sidecar(prosody), sidecar(prosody, { PROSODY_HOST: BOSH_HOST })]);
-    const unhealthy = await waitFor('a report without PROSODY_HOST', async () => {
-      const body = await report(without.httpPort);
-      return body.services.prosodyStatusCode === 0 ? undefined : body;
-    });
+    const unhealthy = await prosodyChecked(without);
     assert.equal(unhealthy.services.prosodyStatusCode, 404);
     assert.equal(unhealthy.services.prosodyHealthy, false);
     assert.equal(unhealthy.healthy, false);
     assert.match(await agentAnswer(without.agentPort), /^down /);
 
-    const healthy = await waitFor('a report with PROSODY_HOST', async () => {
-      const body = await report(withHost.httpPort);
-      return body.services.prosodyStatusCode === 0 ? undefined : body;
-    });
+    const healthy = await prosodyChecked(withHost);
     assert.equal(healthy.services.prosodyStatusCode, 200);
     assert.equal(healthy.services.prosodyHealthy, true);
     assert.equal(healthy.healthy, true);
