@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { REPLIES } from '../../src/demo/fake-signal-node';
-import { freePort, sleep, waitFor } from '../helpers/daemon';
+import { freePort, get, sleep, waitFor } from '../helpers/daemon';
 import { fetchText, Haproxy, missing, stateOf, watchUntil, type ServerView } from './components';
 import { FAST, seconds, Shard } from './shard';
 
@@ -118,6 +119,43 @@ void describe('HAProxy 2.6 agent-check against the sidecar', () => {
       assert.ok(up.ms <= 1000, `UP took ${up.ms} ms`);
     });
   }
+
+  void it('rewriting the status file (truncate, then write, as `echo ready >` does) never drains the server', TEST, async (t) => {
+    await bothReady();
+    interface Events {
+      events: { time: string; status: string; previousStatus: string | null }[];
+    }
+    const events = async (): Promise<Events['events']> => (JSON.parse((await get(s1.daemon.httpPort, '/signal/events')).body) as Events).events;
+    const newestBefore = (await events())[0]?.time;
+    const seen: ServerView[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        seen.push(await server(s1));
+        await sleep(10);
+      }
+    })();
+    try {
+      // writeFileSync opens with O_TRUNC, then writes: for a moment the file is empty.
+      for (let i = 0; i < 60; i += 1) {
+        writeFileSync(s1.statusFile, 'ready\n');
+        await sleep(25);
+      }
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    t.diagnostic(`e2e: 60 rewrites of "ready": ${seen.length} HAProxy samples, states seen: ${[...new Set(seen.map(stateOf))].join(', ')}`);
+    assert.equal((await events())[0]?.time, newestBefore, `no change of the reported state: ${JSON.stringify((await events()).slice(0, 4))}`);
+    assert.deepEqual(new Set(seen.map(stateOf)), new Set(['UP']));
+
+    // A different word is one change, straight from ready, without a moment of status unknown.
+    s1.setStatus('drain');
+    await watchUntil('s1 DRAIN', () => server(s1), (view) => stateOf(view) === 'DRAIN', { since: Date.now() });
+    const [newest] = await events();
+    assert.equal(newest?.status, 'drain');
+    assert.equal(newest?.previousStatus, 'ready');
+  });
 
   void it('WEIGHT_PARTICIPANTS: participants at half of PARTICIPANT_MAX give weight 128', TEST, async (t) => {
     await bothReady();
