@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode, REPLIES } from '../../src/demo/fake-signal-node';
-import { freePort, get, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
+import { freePort, get, startAgainst, waitFor, type Daemon } from '../helpers/daemon';
 import { missing, Prometheus, runTool } from './components';
 import { FAST, seconds } from './shard';
 
@@ -51,7 +51,7 @@ void describe('Prometheus 2.42 and the daemon metrics', () => {
   before(async () => {
     if (promtoolMissing !== undefined && prometheusMissing !== undefined) return;
     fake = await new FakeSignalNode().start();
-    daemon = await startDaemon({ ...FAST, JICOFO_ORIG: fake.jicofoOrigin, PROSODY_ORIG: fake.prosodyOrigin }, { status: 'ready\n' });
+    daemon = await startAgainst(fake, FAST);
     await waitFor('a first decision', async () => ((await get(daemon.httpPort, '/signal/health')).status === 200 ? true : undefined));
   });
 

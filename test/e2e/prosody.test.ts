@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
-import { agentAnswer, freePort, report, startDaemon, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
+import { agentAnswer, freePort, report, startAgainst, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
 import { httpStatus, missing, Prosody, watchUntil } from './components';
 import { FAST, seconds } from './shard';
 
@@ -30,17 +30,8 @@ void describe('prosody 0.12 BOSH', () => {
   const prosodies: Prosody[] = [];
 
   const sidecar = async (prosody: Prosody, env: Record<string, string> = {}): Promise<Daemon> => {
-    const daemon = await startDaemon(
-      {
-        ...FAST,
-        PROBE_TIMEOUT: String(PROBE_TIMEOUT_MS / 1000),
-        DRAIN_GRACE_INTERVAL: GRACE,
-        JICOFO_ORIG: jicofo.jicofoOrigin,
-        PROSODY_ORIG: prosody.origin,
-        ...env,
-      },
-      { status: 'ready\n' },
-    );
+    const upstream = { jicofoOrigin: jicofo.jicofoOrigin, prosodyOrigin: prosody.origin };
+    const daemon = await startAgainst(upstream, { ...FAST, PROBE_TIMEOUT: String(PROBE_TIMEOUT_MS / 1000), DRAIN_GRACE_INTERVAL: GRACE, ...env });
     daemons.push(daemon);
     return daemon;
   };

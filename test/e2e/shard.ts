@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeSignalNode, type FakeSignalNodeOptions } from '../../src/demo/fake-signal-node';
-import { startDaemon, type Daemon } from '../helpers/daemon';
+import { startAgainst, type Daemon } from '../helpers/daemon';
 import { tempDir, WebServer } from './components';
 
 /**
@@ -46,7 +46,7 @@ export class Shard {
     const fake = await new FakeSignalNode(fakeOptions).start();
     const shard = new Shard(name, web, fake, tempDir(`shard-${name}`), env);
     writeFileSync(shard.statusFile, 'ready\n');
-    shard.daemon = await startDaemon(shard.daemonEnv());
+    shard.daemon = await startAgainst(fake, shard.daemonEnv(), null);
     return shard;
   }
 
@@ -60,11 +60,11 @@ export class Shard {
     const started = Date.now();
     await this.daemon.stop('SIGTERM');
     const stopped = Date.now();
-    this.daemon = await startDaemon({
-      ...this.daemonEnv(),
-      HTTP_PORT: String(this.daemon.httpPort),
-      TCP_PORT: String(this.daemon.agentPort),
-    });
+    this.daemon = await startAgainst(
+      this.fake,
+      { ...this.daemonEnv(), HTTP_PORT: String(this.daemon.httpPort), TCP_PORT: String(this.daemon.agentPort) },
+      null,
+    );
     return { stoppedMs: stopped - started, gapMs: Date.now() - stopped };
   }
 
@@ -75,12 +75,6 @@ export class Shard {
   }
 
   private daemonEnv(): Record<string, string> {
-    return {
-      ...FAST,
-      JICOFO_ORIG: this.fake.jicofoOrigin,
-      PROSODY_ORIG: this.fake.prosodyOrigin,
-      STATUS_PATH: this.statusFile,
-      ...this.env,
-    };
+    return { ...FAST, STATUS_PATH: this.statusFile, ...this.env };
   }
 }
