@@ -152,7 +152,7 @@ void describe('room-sticky sharding with examples/haproxy-shards.cfg', () => {
     assert.ok(fresh.includes(target.name), `the returned shard takes new rooms again: ${fresh.join(', ')}`);
   });
 
-  void it('why the example has a stick table: with hashing alone, draining a shard moves its running rooms', TEST, async (t) => {
+  void it('why the example has a stick table: with hashing alone, draining a shard moves its running rooms, and ready moves them back', TEST, async (t) => {
     const port = await freePort();
     const hashOnly = await Haproxy.start(localConfig(port, shards, { withoutStickTable: true }));
     try {
@@ -169,6 +169,11 @@ void describe('room-sticky sharding with examples/haproxy-shards.cfg', () => {
       for (const room of running) after.push(await shardOf(room, port));
       t.diagnostic(`e2e: shards, hashing alone: ${target.name} drained: its ${running.length} running rooms now on ${[...new Set(after)].join(', ')}`);
       assert.ok(!after.includes(target.name), 'HAProxy takes a drained server out of the hash ring');
+
+      // And when the shard is ready again, its rooms jump back: a second split.
+      target.setStatus('ready');
+      await waitState(hashOnly, target, 'UP');
+      for (const room of running) assert.equal(await shardOf(room, port), target.name, `room ${room} hashed back to ${target.name}`);
     } finally {
       shards.forEach((shard) => shard.setStatus('ready'));
       await hashOnly.stop();
