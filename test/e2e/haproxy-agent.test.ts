@@ -17,6 +17,7 @@ const AGENT_INTER_MS = 200;
 const POLL_MS = seconds(FAST.POLLING_INTERVAL);
 const GRACE_MS = seconds(FAST.DRAIN_GRACE_INTERVAL);
 const DAMPENING_MS = seconds(FAST.HEALTH_DAMPENING_INTERVAL);
+const PROBE_TIMEOUT_MS = seconds(FAST.PROBE_TIMEOUT);
 /** Slack for a shared, noisy 2-core machine: bounds catch a broken mechanism, not a slow run. */
 const SLACK_MS = 1500;
 const TEST = { skip, timeout: 60_000 };
@@ -222,6 +223,16 @@ void describe('HAProxy 2.6 agent-check against the sidecar', () => {
     const up = await watchUntil('s1 UP', () => server(s1), upReady, { since: healed, timeoutMs: DAMPENING_MS + 10_000 });
     t.diagnostic(`e2e: jicofo 200 after 503 -> HAProxy UP in ${up.ms} ms (dampening ${DAMPENING_MS} ms)`);
     assert.ok(up.ms >= DAMPENING_MS - POLL_MS - 50, `UP after ${up.ms} ms, before the dampening interval ran out`);
+  });
+
+  void it('jicofo hangs: DOWN within the probe timeout plus one poll', TEST, async (t) => {
+    await bothReady();
+    const since = Date.now();
+    s1.fake.set('jicofoHealth', { kind: 'hang' });
+    const down = await watchUntil('s1 DOWN', () => server(s1), (view) => stateOf(view) === 'DOWN', { since });
+    t.diagnostic(`e2e: jicofo hangs -> HAProxy DOWN in ${down.ms} ms (probe timeout ${PROBE_TIMEOUT_MS} ms, poll ${POLL_MS} ms)`);
+    assert.ok(down.ms <= PROBE_TIMEOUT_MS + POLL_MS + AGENT_INTER_MS + SLACK_MS, `DOWN took ${down.ms} ms`);
+    s1.fake.set('jicofoHealth', REPLIES.jicofoHealthy());
   });
 
   void it('restarting the sidecar (SIGTERM, start again) never shows the server DOWN or DRAIN', TEST, async (t) => {
