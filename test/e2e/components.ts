@@ -85,11 +85,6 @@ export class Child {
     });
   }
 
-  get pid(): number {
-    if (this.process.pid === undefined) throw new Error(`${this.name} has no PID: ${this.log()}`);
-    return this.process.pid;
-  }
-
   get alive(): boolean {
     return this.process.exitCode === null && this.process.signalCode === null;
   }
@@ -118,13 +113,22 @@ export function runTool(command: string, args: readonly string[], input = '', ti
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** Waits for a freshly started component; if it never gets ready, it is stopped before the error is passed on. */
+async function readyOrStopped(child: Child, dir: string, ready: () => Promise<unknown>): Promise<void> {
+  try {
+    await ready();
+  } catch (error) {
+    await child.stop('SIGKILL', 1000);
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
 // ---------------------------------------------------------------- web servers
 
-/** A loopback backend that answers every request with its name and counts them. */
+/** A loopback backend standing in for a shard's nginx: it answers every request with its name. */
 export class WebServer {
-  hits = 0;
   private readonly server = http.createServer((_req, res) => {
-    this.hits += 1;
     res.writeHead(200, { 'Content-Type': 'text/plain' }).end(this.name);
   });
 
@@ -204,10 +208,12 @@ export class Haproxy {
     if (check.status !== 0) throw new Error(`haproxy -c rejected the config:\n${check.stdout}${check.stderr}\n${config}`);
     const child = new Child('haproxy', 'haproxy', ['-db', '-f', file]);
     const haproxy = new Haproxy(dir, socketPath, child);
-    await waitFor('the HAProxy stats socket', async () => {
-      if (!child.alive) throw new Error(`haproxy exited: ${child.log()}`);
-      return (await haproxy.command('show info')).includes('Version') ? true : undefined;
-    }, 10_000);
+    await readyOrStopped(child, dir, () =>
+      waitFor('the HAProxy stats socket', async () => {
+        if (!child.alive) throw new Error(`haproxy exited: ${child.log()}`);
+        return (await haproxy.command('show info')).includes('Version') ? true : undefined;
+      }, 10_000),
+    );
     return haproxy;
   }
 
@@ -328,11 +334,13 @@ export class Prometheus {
       '--storage.tsdb.retention.time=1h',
     ]);
     const prometheus = new Prometheus(dir, port, child);
-    await waitFor('Prometheus to be ready', async () => {
-      if (!child.alive) throw new Error(`prometheus exited: ${child.log()}`);
-      const response = await fetch(`http://127.0.0.1:${port}/-/ready`, { signal: AbortSignal.timeout(1000) });
-      return response.status === 200 ? true : undefined;
-    }, 15_000, 100);
+    await readyOrStopped(child, dir, () =>
+      waitFor('Prometheus to be ready', async () => {
+        if (!child.alive) throw new Error(`prometheus exited: ${child.log()}`);
+        const response = await fetch(`http://127.0.0.1:${port}/-/ready`, { signal: AbortSignal.timeout(1000) });
+        return response.status === 200 ? true : undefined;
+      }, 15_000, 100),
+    );
     return prometheus;
   }
 
@@ -406,10 +414,12 @@ export class Prosody {
     const child = new Child('prosody', 'prosody', ['-F', '--config', file], { cwd: dir });
     const prosody = new Prosody(dir, options.httpPort, child);
     const headers = options.boshHost === undefined ? undefined : { Host: options.boshHost };
-    await waitFor('prosody BOSH to answer', () => {
-      if (!child.alive) throw new Error(`prosody exited: ${child.log()}`);
-      return httpStatus(`${prosody.origin}/http-bind`, headers).then((status) => (status === 200 ? true : undefined));
-    }, 15_000, 50);
+    await readyOrStopped(child, dir, () =>
+      waitFor('prosody BOSH to answer', () => {
+        if (!child.alive) throw new Error(`prosody exited: ${child.log()}`);
+        return httpStatus(`${prosody.origin}/http-bind`, headers).then((status) => (status === 200 ? true : undefined));
+      }, 15_000, 50),
+    );
     return prosody;
   }
 
