@@ -35,10 +35,33 @@ export function statusContents(text: string): string {
 }
 
 /**
- * Reads STATUS_PATH. Opened non-blocking and checked to be a regular file, so
- * a FIFO or device at that path cannot hang a thread of the pool.
+ * `echo drain > STATUS_PATH` truncates the file and then writes it: read in
+ * between, the file is empty, status unknown, and the agent says drain for a
+ * moment. The status watch lets events settle and drops an empty read, but the
+ * scheduled poll reads at any moment and caught the gap too (the e2e suite saw
+ * it in about half of its runs of 60 rewrites). So an empty file is read again
+ * after each of these pauses and counts only if it stays empty (about 0.4 s):
+ * growing pauses outlast a writer held up on a busy machine, unequal ones keep
+ * a writer rewriting at a steady rhythm from catching every read.
  */
-export async function readStatusFile(path: string): Promise<StatusFileSample> {
+const EMPTY_RECHECKS_MS: readonly number[] = [20, 45, 100, 200];
+
+/** Reads STATUS_PATH; an empty file is read again after each of `emptyRechecksMs`. */
+export async function readStatusFile(path: string, emptyRechecksMs: readonly number[] = EMPTY_RECHECKS_MS): Promise<StatusFileSample> {
+  let sample = await readOnce(path);
+  for (const pause of emptyRechecksMs) {
+    if (!sample.found || sample.contents !== '') break;
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    sample = await readOnce(path);
+  }
+  return sample;
+}
+
+/**
+ * Opened non-blocking and checked to be a regular file, so a FIFO or device
+ * at that path cannot hang a thread of the pool.
+ */
+async function readOnce(path: string): Promise<StatusFileSample> {
   let handle: fs.FileHandle | undefined;
   try {
     handle = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK);

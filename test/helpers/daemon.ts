@@ -37,10 +37,13 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }
 
-/** Reads one agent answer: the bytes sent before the agent closed (or `timeoutMs`). */
-export function agentAnswer(port: number, timeoutMs = 2000): Promise<string> {
+/**
+ * Connects to a loopback TCP port or a unix socket path, sends `request` (if
+ * any) and resolves with every byte received until the peer closed (or `timeoutMs`).
+ */
+export function exchange(address: number | string, request?: string, timeoutMs = 2000): Promise<string> {
   return new Promise((done, fail) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = typeof address === 'number' ? net.connect(address, '127.0.0.1') : net.connect(address);
     let text = '';
     const timer = setTimeout(() => {
       socket.destroy();
@@ -56,7 +59,13 @@ export function agentAnswer(port: number, timeoutMs = 2000): Promise<string> {
       clearTimeout(timer);
       fail(error);
     });
+    if (request !== undefined) socket.write(request);
   });
+}
+
+/** Reads one agent answer: the bytes sent before the agent closed (or `timeoutMs`). */
+export function agentAnswer(port: number, timeoutMs = 2000): Promise<string> {
+  return exchange(port, undefined, timeoutMs);
 }
 
 export interface HttpAnswer {

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { REPLIES } from '../../src/demo/fake-signal-node';
+import { freePort, ROOT, waitFor } from '../helpers/daemon';
+import { fetchText, Haproxy, missing, stateOf, watchUntil, type ServerView } from './components';
+import { FAST, seconds, Shard } from './shard';
+
+/**
+ * Room-sticky sharding as Jitsi deployments run it: the example config shipped
+ * in examples/haproxy-shards.cfg, loaded as it is with only addresses and ports
+ * made loopback ones, in front of three shards each watched by its sidecar.
+ */
+
+const skip = missing('haproxy');
+const TEST = { skip, timeout: 60_000 };
+const EXAMPLE = join(ROOT, 'examples', 'haproxy-shards.cfg');
+const BACKEND = 'shards';
+/** The example's agent-inter and check inter: bounds for waiting on HAProxy. */
+const AGENT_INTER_MS = 1000;
+const DAMPENING_MS = seconds(FAST.HEALTH_DAMPENING_INTERVAL);
+
+function replaceOnce(text: string, pattern: RegExp, replacement: string): string {
+  const matches = text.match(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`)) ?? [];
+  assert.equal(matches.length, 1, `the example must contain exactly one match for ${pattern}`);
+  return text.replace(pattern, replacement);
+}
+
+/** The example with loopback addresses and this run's ports: nothing else changes. */
+function localConfig(frontend: number, shards: readonly Shard[], options: { withoutStickTable?: boolean } = {}): string {
+  let text = readFileSync(EXAMPLE, 'utf8');
+  text = replaceOnce(text, /^(\s*stats socket )\S+/m, '$1${SOCKET}');
+  text = replaceOnce(text, /^(\s*)bind :80\b/m, `$1bind 127.0.0.1:${frontend}`);
+  for (const shard of shards) {
+    // The agent normally runs on the shard's own address; here every sidecar
+    // shares 127.0.0.1, so each server line names its sidecar's port.
+    text = replaceOnce(text, new RegExp(`^(\\s*server ${shard.name}) \\S+`, 'm'), `$1 127.0.0.1:${shard.web.port} agent-port ${shard.agentPort}`);
+  }
+  if (options.withoutStickTable === true) {
+    const before = text;
+    text = text.replace(/^\s*stick(-table| on) .*$/gm, '');
+    assert.notEqual(text, before, 'the example has a stick table');
+  }
+  return text;
+}
+
+void describe('room-sticky sharding with examples/haproxy-shards.cfg', () => {
+  let shards: Shard[] = [];
+  let haproxy: Haproxy;
+  let frontend: number;
+  /** Room -> shard, as first assigned by HAProxy. */
+  const placed = new Map<string, string>();
+
+  const shardOf = async (room: string, proxyPort = frontend): Promise<string> => {
+    // Several kinds of request of one conference, as a Jitsi client sends them.
+    const paths = [`/http-bind?room=${room}`, `/xmpp-websocket?room=${room}`, `/config.js?room=${room}&v=2`];
+    const answers = new Set<string>();
+    for (const path of paths) {
+      const { status, body } = await fetchText(`http://127.0.0.1:${proxyPort}${path}`);
+      answers.add(status === 200 ? body : `HTTP ${status}`);
+    }
+    assert.equal(answers.size, 1, `room ${room} was split over ${[...answers].join(', ')}`);
+    return [...answers][0] ?? '';
+  };
+  const roomsOn = (name: string): string[] => [...placed].filter(([, shard]) => shard === name).map(([room]) => room);
+  const view = (haproxyInstance: Haproxy, shard: Shard): Promise<ServerView> => haproxyInstance.server(BACKEND, shard.name);
+  const waitState = (haproxyInstance: Haproxy, shard: Shard, state: ReturnType<typeof stateOf>, timeoutMs = 10_000): Promise<{ ms: number }> =>
+    watchUntil(`${shard.name} ${state}`, () => view(haproxyInstance, shard), (server) => stateOf(server) === state && (state !== 'UP' || server.weight === 256), {
+      since: Date.now(),
+      timeoutMs,
+    });
+  const agentVerdicts = async (haproxyInstance: Haproxy): Promise<void> => {
+    for (const shard of shards) {
+      await waitFor(`a first agent verdict on ${shard.name}`, async () => ((await view(haproxyInstance, shard)).lastAgent.startsWith('via agent') ? true : undefined), 10_000);
+    }
+  };
+
+  before(async () => {
+    if (skip !== undefined) return;
+    shards = await Promise.all(['shard1', 'shard2', 'shard3'].map((name) => Shard.start(name)));
+    frontend = await freePort();
+    haproxy = await Haproxy.start(localConfig(frontend, shards));
+    await agentVerdicts(haproxy);
+  });
+
+  after(async () => {
+    if (skip !== undefined) return;
+    await haproxy?.stop();
+    await Promise.all(shards.map((shard) => shard.stop()));
+  });
+
+  void it('all requests for one room land on one shard, and rooms spread over the shards', TEST, async (t) => {
+    for (let i = 0; i < 30; i += 1) {
+      const room = `conference${i}`;
+      placed.set(room, await shardOf(room));
+      // Asked again: the same shard.
+      assert.equal(await shardOf(room), placed.get(room));
+    }
+    const spread = Object.fromEntries(shards.map((shard) => [shard.name, roomsOn(shard.name).length]));
+    t.diagnostic(`e2e: shards: 30 rooms placed ${JSON.stringify(spread)}`);
+    assert.ok(shards.filter((shard) => roomsOn(shard.name).length > 0).length >= 2, JSON.stringify(spread));
+  });
+
+  void it('a shard in drain receives no new rooms while its running rooms stay on it', TEST, async (t) => {
+    const target = [...shards].sort((a, b) => roomsOn(b.name).length - roomsOn(a.name).length)[0];
+    assert.ok(target !== undefined);
+    const running = roomsOn(target.name);
+    assert.ok(running.length > 0, 'the busiest shard runs rooms');
+
+    target.setStatus('drain');
+    const drained = await waitState(haproxy, target, 'DRAIN');
+    t.diagnostic(`e2e: shards: status file drain -> ${target.name} DRAIN in ${drained.ms} ms (agent-inter ${AGENT_INTER_MS} ms)`);
+
+    for (const room of running) assert.equal(await shardOf(room), target.name, `running room ${room} stays on the draining shard`);
+    const fresh: Record<string, string> = {};
+    for (let i = 0; i < 30; i += 1) fresh[`new-during-drain${i}`] = await shardOf(`new-during-drain${i}`);
+    const onTarget = Object.entries(fresh).filter(([, shard]) => shard === target.name);
+    t.diagnostic(`e2e: shards: ${target.name} drained: ${running.length} running rooms stayed, 0 of 30 new rooms expected on it, got ${onTarget.length}`);
+    assert.deepEqual(onTarget, []);
+    for (const [room, shard] of Object.entries(fresh)) placed.set(room, shard);
+
+    target.setStatus('ready');
+    await waitState(haproxy, target, 'UP');
+  });
+
+  void it('when a shard goes down its rooms move to another shard, and stay there when it returns', TEST, async (t) => {
+    const target = [...shards].sort((a, b) => roomsOn(b.name).length - roomsOn(a.name).length)[0];
+    assert.ok(target !== undefined);
+    const running = roomsOn(target.name);
+    assert.ok(running.length > 0);
+
+    target.fake.set('jicofoHealth', REPLIES.jicofoHardDown());
+    const down = await waitState(haproxy, target, 'DOWN');
+    t.diagnostic(`e2e: shards: jicofo 500 -> ${target.name} DOWN in ${down.ms} ms (poll ${seconds(FAST.POLLING_INTERVAL)} ms, agent-inter ${AGENT_INTER_MS} ms)`);
+
+    const moved = new Map<string, string>();
+    for (const room of running) {
+      const now = await shardOf(room);
+      assert.notEqual(now, target.name, `room ${room} left the down shard`);
+      moved.set(room, now);
+    }
+    t.diagnostic(`e2e: shards: ${target.name} down: its ${running.length} rooms moved to ${[...new Set(moved.values())].join(', ')}`);
+
+    target.fake.set('jicofoHealth', REPLIES.jicofoHealthy());
+    const up = await waitState(haproxy, target, 'UP', DAMPENING_MS + 10_000);
+    t.diagnostic(`e2e: shards: jicofo healthy again -> ${target.name} UP in ${up.ms} ms (dampening ${DAMPENING_MS} ms)`);
+    // A conference that moved must not be split again by moving back.
+    for (const [room, shard] of moved) assert.equal(await shardOf(room), shard, `room ${room} stays where it moved`);
+    const fresh: string[] = [];
+    for (let i = 0; i < 30; i += 1) fresh.push(await shardOf(`new-after-return${i}`));
+    assert.ok(fresh.includes(target.name), `the returned shard takes new rooms again: ${fresh.join(', ')}`);
+  });
+
+  void it('why the example has a stick table: with hashing alone, draining a shard moves its running rooms, and ready moves them back', TEST, async (t) => {
+    const port = await freePort();
+    const hashOnly = await Haproxy.start(localConfig(port, shards, { withoutStickTable: true }));
+    try {
+      await agentVerdicts(hashOnly);
+      const rooms = new Map<string, string>();
+      for (let i = 0; i < 30; i += 1) rooms.set(`hashed${i}`, await shardOf(`hashed${i}`, port));
+      const target = shards.find((shard) => [...rooms.values()].includes(shard.name));
+      assert.ok(target !== undefined);
+      const running = [...rooms].filter(([, shard]) => shard === target.name).map(([room]) => room);
+
+      target.setStatus('drain');
+      await waitState(hashOnly, target, 'DRAIN');
+      const after: string[] = [];
+      for (const room of running) after.push(await shardOf(room, port));
+      t.diagnostic(`e2e: shards, hashing alone: ${target.name} drained: its ${running.length} running rooms now on ${[...new Set(after)].join(', ')}`);
+      assert.ok(!after.includes(target.name), 'HAProxy takes a drained server out of the hash ring');
+
+      // And when the shard is ready again, its rooms jump back: a second split.
+      target.setStatus('ready');
+      await waitState(hashOnly, target, 'UP');
+      for (const room of running) assert.equal(await shardOf(room, port), target.name, `room ${room} hashed back to ${target.name}`);
+    } finally {
+      shards.forEach((shard) => shard.setStatus('ready'));
+      await hashOnly.stop();
+    }
+    for (const shard of shards) await waitState(haproxy, shard, 'UP');
+  });
+});
