@@ -41,13 +41,10 @@ export class Poller {
     clearTimeout(this.timer);
   }
 
-  /**
-   * Polls some sources now, outside the schedule (the status file changed).
-   * A sample for which `discard` is true is not recorded.
-   */
-  refresh(names: readonly SourceName[], discard?: (sample: unknown) => boolean): void {
+  /** Polls some sources now, outside the schedule (the status file changed). */
+  refresh(names: readonly SourceName[]): void {
     if (!this.running) return;
-    this.runRound(this.sources.filter((source) => names.includes(source.name)), discard);
+    this.runRound(this.sources.filter((source) => names.includes(source.name)));
   }
 
   private onTick(): void {
@@ -60,7 +57,7 @@ export class Poller {
     this.timer = setTimeout(() => this.onTick(), delay);
   }
 
-  private runRound(sources: readonly Source[], discard?: (sample: unknown) => boolean): void {
+  private runRound(sources: readonly Source[]): void {
     const starting = sources.filter((source) => {
       if (this.inFlight.has(source.name)) {
         this.again.add(source.name);
@@ -74,7 +71,7 @@ export class Poller {
       const update: Record<string, unknown> = {};
       for (const [name, sample] of results) {
         this.inFlight.delete(name);
-        if (sample !== undefined && discard?.(sample) !== true) update[name] = sample;
+        if (sample !== undefined) update[name] = sample;
       }
       if (this.running) this.deps.record(update);
       const rerun = starting.filter((source) => this.again.delete(source.name));

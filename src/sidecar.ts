@@ -38,16 +38,6 @@ export interface Sidecar {
 /** Wall-clock aligned at start, then monotonic: an NTP step cannot stretch a grace interval. */
 const monotonicWallClock = (): number => performance.timeOrigin + performance.now();
 
-/**
- * A file found empty right after a change event is a write in progress
- * (truncated, not yet written): its next event brings the real content. The
- * scheduled poll still reports a file that stays empty.
- */
-const writeInProgress = (sample: unknown): boolean => {
-  const file = sample as StatusFileSample;
-  return file.found && file.contents === '';
-};
-
 /** Builds a sidecar; nothing listens or polls until start(). */
 export function createSidecar(config: Config, deps: SidecarDeps): Sidecar {
   const { logger } = deps;
@@ -110,7 +100,7 @@ export function createSidecar(config: Config, deps: SidecarDeps): Sidecar {
       ]);
       statusWatch = watchStatusFile(
         config.statusFile,
-        () => poller.refresh(['statusFile'], writeInProgress),
+        () => poller.refresh(['statusFile']),
         (message) => logger.warn(message),
         Math.max(config.pollingIntervalMs, 1000),
       );

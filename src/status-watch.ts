@@ -2,9 +2,9 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 
 /**
- * `echo drain > file` truncates, then writes: read at once, the file would be
- * empty for a moment, the status `unknown`, and the agent would send a
- * spurious drain. Events are let settle this long before the file is read.
+ * One write makes several events (truncate, write, close); they are let
+ * settle this long so one read follows them. (A read that still finds the
+ * file empty mid-write is handled by the reader, see readStatusFile.)
  */
 const SETTLE_MS = 15;
 
