@@ -10,7 +10,19 @@ import { join } from 'node:path';
  */
 
 export type Reply =
-  | { readonly kind: 'answer'; readonly status: number; readonly body: string; readonly contentType?: string }
+  | {
+      readonly kind: 'answer';
+      readonly status: number;
+      readonly body: string;
+      readonly contentType?: string;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
+  /**
+   * A 200 whose body (no Content-Length) is `bytes` long, written `chunkBytes`
+   * at a time with `gapMs` between pieces: a huge body (gap 0), a dripping one
+   * (tiny chunks, long gaps), or a body split exactly where the reader's cap is.
+   */
+  | { readonly kind: 'stream'; readonly bytes: number; readonly chunkBytes: number; readonly gapMs: number; readonly prefix?: string }
   /** Accepts the request and never answers. */
   | { readonly kind: 'hang' }
   /** Destroys the connection without an answer. */
@@ -37,6 +49,9 @@ export const answer = (status: number, body: string, contentType?: string): Repl
   body,
   ...(contentType === undefined ? {} : { contentType }),
 });
+
+/** A redirect to `location`: the prober must report it, not follow it. */
+export const redirect = (location: string, status = 302): Reply => ({ kind: 'answer', status, body: '', headers: { Location: location } });
 
 /** The real payloads, by the situation they come from. */
 export const REPLIES = {
@@ -65,6 +80,8 @@ export class FakeSignalNode {
     ['census', REPLIES.census()],
   ]);
   private readonly sockets = new Set<Socket>();
+  /** Bytes of the latest `stream` reply the client took before it ended or hung up, per endpoint. */
+  readonly streamed = new Map<Endpoint, number>();
   /** Requests seen per endpoint, with the Host header each carried. */
   readonly seen: { endpoint: Endpoint; host: string | undefined; at: number }[] = [];
   private jicofo: http.Server | undefined;
@@ -147,8 +164,44 @@ export class FakeSignalNode {
       req.socket.destroy();
       return;
     }
-    const headers: http.OutgoingHttpHeaders = { 'Content-Length': Buffer.byteLength(reply.body) };
+    if (reply.kind === 'stream') {
+      this.stream(endpoint, res, reply);
+      return;
+    }
+    const headers: http.OutgoingHttpHeaders = { ...reply.headers, 'Content-Length': Buffer.byteLength(reply.body) };
     if (reply.contentType !== undefined) headers['Content-Type'] = reply.contentType;
     res.writeHead(reply.status, headers).end(reply.body);
+  }
+
+  private stream(endpoint: Endpoint, res: http.ServerResponse, reply: Extract<Reply, { kind: 'stream' }>): void {
+    const filler = Buffer.alloc(reply.chunkBytes, 'x');
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    this.streamed.set(endpoint, 0);
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    // The client hanging up ends the loop; nothing is written after that.
+    res.once('close', () => clearTimeout(timer));
+    const more = (): void => {
+      if (res.destroyed) return;
+      if (sent >= reply.bytes) {
+        res.end();
+        return;
+      }
+      let piece = filler.subarray(0, Math.min(reply.chunkBytes, reply.bytes - sent));
+      if (sent === 0 && reply.prefix !== undefined) {
+        piece = Buffer.concat([Buffer.from(reply.prefix), piece]).subarray(0, piece.length);
+      }
+      sent += piece.length;
+      const flowing = res.write(piece, () => {
+        this.streamed.set(endpoint, sent);
+      });
+      // Respect backpressure: a client that stops reading stops the writer.
+      if (!flowing) res.once('drain', next);
+      else next();
+    };
+    const next = (): void => {
+      timer = setTimeout(more, reply.gapMs);
+    };
+    more();
   }
 }
