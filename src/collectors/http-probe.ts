@@ -67,10 +67,13 @@ function readCapped(stream: Readable, limit: number, signal: AbortSignal): Promi
     };
     const onData = (chunk: Buffer): void => {
       const room = limit - size;
-      if (chunk.length >= room) {
+      // Only a byte beyond the cap proves the body is longer than the cap: a
+      // chunk that merely fills it (64 KiB writes against a 64 KiB cap) must
+      // not end the read as complete while the upstream goes on sending.
+      if (chunk.length > room) {
         chunks.push(chunk.subarray(0, room));
         size = limit;
-        finish(chunk.length > room, null);
+        finish(true, null);
         return;
       }
       chunks.push(chunk);
