@@ -12,8 +12,16 @@ export type JicofoStatsSample = ParsedSample<JicofoStats>;
 /** Far above any real signal node (about 6k): anything larger is a broken counter. */
 const MAX_COUNT = 10_000_000;
 
+/** Enough of a bad value to recognise it; reasons end up in logs and reports. */
+const SHOWN_VALUE = 40;
+
+function shown(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text.length > SHOWN_VALUE ? `${text.slice(0, SHOWN_VALUE)}…` : text;
+}
+
 function count(value: unknown, field: string): number | string {
-  if (typeof value !== 'number') return `${field} is ${value === undefined ? 'missing' : JSON.stringify(value)}, not a number`;
+  if (typeof value !== 'number') return `${field} is ${value === undefined ? 'missing' : shown(value)}, not a number`;
   if (!Number.isInteger(value) || value < 0 || value > MAX_COUNT) {
     return `${field} is ${value}, not a count from 0 to ${MAX_COUNT}`;
   }
