@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -209,3 +209,17 @@ export function startAgainst(
 
 /** The verdict of an agent line, without the ` # description` of down lines. */
 export const verdict = (line: string): string => line.replace(/ # [^\n]*/, '');
+
+export interface ProcessUsage {
+  /** Resident memory in KiB (VmRSS). */
+  readonly rssKiB: number;
+  /** Open file descriptors: sockets, files, pipes. */
+  readonly fds: number;
+}
+
+/** Memory and open descriptors of a process, read from /proc (Linux). */
+export function processUsage(pid: number): ProcessUsage {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rss = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  return { rssKiB: rss === null ? 0 : Number(rss[1]), fds: readdirSync(`/proc/${pid}/fd`).length };
+}
