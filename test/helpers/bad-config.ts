@@ -1,0 +1,22 @@
+/** Bad values an operator or a broken config tool could plausibly write, per variable. */
+export const BAD_VALUES: Readonly<Record<string, readonly string[]>> = {
+  HTTP_PORT: ['six-thousand', '-1', '0', '65536', '80.5', '0x50', '1e3'],
+  TCP_PORT: ['abc', '-6060', '70000', '6060;rm -rf /'],
+  HTTP_HOST: ['bad host', 'http://127.0.0.1', '127.0.0.1/24'],
+  TCP_HOST: ['a b', 'host;id'],
+  JICOFO_ORIG: ['localhost:8888', 'http://', 'not a url', 'ftp://localhost', 'http://localhost:8888/?a=1', 'http://x:99999', 'javascript:alert(1)'],
+  PROSODY_ORIG: ['file:///etc/passwd', 'http://exa mple.com', 'http://[::1'],
+  PROSODY_HOST: ['meet example', 'meet.example.com/path'],
+  POLLING_INTERVAL: ['five', '-5', '0', '1e3', '90000', 'NaN', 'Infinity', '.5'],
+  PROBE_TIMEOUT: ['3s', '-1', '0'],
+  PROBE_BODY_LIMIT: ['64k', '-1', '0', '99999999999', '1.5'],
+  PARTICIPANT_MAX: ['lots', '-100', '0', '1.5', '99999999999'],
+  PARTIPANT_MAX: ['lots', '-1'],
+  WEIGHT_PARTICIPANTS: ['maybe', '2', 'on'],
+  CENSUS_POLL: ['sometimes', 'tru'],
+  CENSUS_HOST: ['conference example'],
+  HEALTH_DAMPENING_INTERVAL: ['thirty', '-1', '1e2'],
+  DRAIN_GRACE_INTERVAL: ['x', '-120', '86401'],
+  METRICS: ['enabled', 'null'],
+  LOG_LEVEL: ['verbose', 'trace', 'warning', '3'],
+};
