@@ -9,6 +9,13 @@ export interface AgentDeps {
 
 /** A client that neither reads nor closes is dropped after this. */
 const LINGER_MS = 5000;
+/**
+ * Pending connections the kernel queues for us (capped by net.core.somaxconn).
+ * Node's default of 511 overflows when thousands connect at once; the overflow
+ * is answered with SYN cookies, and a client that never sends a byte (HAProxy's
+ * agent check) can then wait forever for a line on a connection we never saw.
+ */
+const BACKLOG = 4096;
 
 /**
  * The HAProxy agent-check agent: one line per connection, then close.
@@ -30,7 +37,7 @@ export class Agent {
   listen(port: number, host: string | undefined): Promise<net.AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen({ port, host }, () => {
+      this.server.listen({ port, host, backlog: BACKLOG }, () => {
         this.server.removeListener('error', reject);
         resolve(this.server.address() as net.AddressInfo);
       });
