@@ -75,7 +75,11 @@ export class Agent {
     const current = this.deps.state.current;
     if (current === null || this.stopping) return;
     this.deps.answered(current.healthy);
-    socket.setTimeout(LINGER_MS, () => socket.destroy());
+    // A deadline, not an idle timeout: a client that trickles a byte now and
+    // then after its line would otherwise hold the socket forever.
+    const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
     socket.end(current.agentLine);
   }
 
