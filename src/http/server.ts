@@ -27,6 +27,18 @@ function send(res: http.ServerResponse, code: number, type: string, body: string
 /** Label for the `uri` metric: known routes by name, every other path shares one value. */
 const OTHER_ROUTE = 'other';
 
+/** Status line for a request the parser refused: a timeout or oversized headers are not a malformed request. */
+function refusal(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return '408 Request Timeout';
+    case 'HPE_HEADER_OVERFLOW':
+      return '431 Request Header Fields Too Large';
+    default:
+      return '400 Bad Request';
+  }
+}
+
 export interface SidecarHttpServer {
   readonly server: http.Server;
   listen(port: number, host: string | undefined): Promise<AddressInfo>;
@@ -110,8 +122,8 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
-  server.on('clientError', (_error, socket: Socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (socket.writable) socket.end(`HTTP/1.1 ${refusal(error)}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     else socket.destroy();
   });
 
