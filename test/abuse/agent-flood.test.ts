@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
-import { agentAnswer, processUsage, report, sleep, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
+import { agentAnswer, processUsage, report, sleep, startAgainst, waitFor, type Daemon } from '../helpers/daemon';
 import { connect, percentile, sampleHealth, table } from '../helpers/load';
 
 const WELL_BEHAVED = 2000;
@@ -18,7 +18,7 @@ describe('agent under 2,000 concurrent connections and misbehaving clients', () 
 
   before(async () => {
     await fake.start();
-    daemon = await startDaemon({ JICOFO_ORIG: fake.jicofoOrigin, PROSODY_ORIG: fake.prosodyOrigin, POLLING_INTERVAL: '1' }, { status: 'ready' });
+    daemon = await startAgainst(fake, { POLLING_INTERVAL: '1' });
     await waitFor('a healthy report', async () => ((await report(daemon.httpPort)).healthy ? true : undefined));
   });
   after(async () => {

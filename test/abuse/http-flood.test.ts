@@ -3,7 +3,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
-import { get, processUsage, report, sleep, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
+import { get, processUsage, report, sleep, startAgainst, waitFor, type Daemon } from '../helpers/daemon';
 import { connect, inBatches, metricSeries, percentile, sampleHealth, table, type LatencyProbe } from '../helpers/load';
 
 const IDLE = 2000;
@@ -56,7 +56,7 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
 
   before(async () => {
     await fake.start();
-    daemon = await startDaemon({ JICOFO_ORIG: fake.jicofoOrigin, PROSODY_ORIG: fake.prosodyOrigin, POLLING_INTERVAL: '1' }, { status: 'ready' });
+    daemon = await startAgainst(fake, { POLLING_INTERVAL: '1' });
     await waitFor('a healthy report', async () => ((await report(daemon.httpPort)).healthy ? true : undefined));
     pid = daemon.child.pid ?? 0;
     await sleep(500);

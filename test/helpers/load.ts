@@ -122,7 +122,7 @@ export async function inBatches<T, R>(items: readonly T[], limit: number, task: 
     while (next < items.length) {
       const index = next;
       next += 1;
-      results[index] = await task(items[index] as T);
+      results[index] = await task(items[index]);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));

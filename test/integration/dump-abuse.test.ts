@@ -4,9 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode, REPLIES, answer } from '../../src/demo/fake-signal-node';
-import { get, report, sleep, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
-
-const FAST = { POLLING_INTERVAL: '0.2', PROBE_TIMEOUT: '0.5', HEALTH_DAMPENING_INTERVAL: '0', DRAIN_GRACE_INTERVAL: '0' };
+import { get, report, sleep, startAgainst, waitFor, type Daemon } from '../helpers/daemon';
 
 describe('dump scripts run by the daemon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dump-abuse-'));
@@ -32,7 +30,7 @@ describe('dump scripts run by the daemon', () => {
     const notExecutable = join(dir, 'not-executable');
     writeFileSync(notExecutable, '#!/bin/sh\nexit 0\n');
     chmodSync(notExecutable, 0o644);
-    daemon = await startDaemon({ ...FAST, JICOFO_ORIG: fake.jicofoOrigin, PROSODY_ORIG: fake.prosodyOrigin, JICOFO_DUMP: join(dir, 'missing'), PROSODY_DUMP: notExecutable }, { status: 'ready' });
+    daemon = await startAgainst(fake, { JICOFO_DUMP: join(dir, 'missing'), PROSODY_DUMP: notExecutable });
     await healthy();
     fake.set('jicofoHealth', REPLIES.jicofoHardDown());
     fake.set('prosody', { kind: 'reset' });
@@ -57,7 +55,7 @@ describe('dump scripts run by the daemon', () => {
     // Records its arguments and environment, then runs for 3 s: longer than the flaps below.
     writeFileSync(script, `#!/bin/sh\necho "$#" > ${runs}/$$\nenv >> ${runs}/$$\nsleep 3\n`);
     chmodSync(script, 0o755);
-    daemon = await startDaemon({ ...FAST, JICOFO_ORIG: fake.jicofoOrigin, PROSODY_ORIG: fake.prosodyOrigin, JICOFO_DUMP: script }, { status: 'ready' });
+    daemon = await startAgainst(fake, { JICOFO_DUMP: script });
     await healthy();
     const hostile = `$(touch ${marker}); \`touch ${marker}\`; touch ${marker}`;
     for (let flap = 0; flap < 3; flap += 1) {

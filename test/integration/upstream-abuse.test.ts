@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode, REPLIES, answer, redirect, type Endpoint, type Reply } from '../../src/demo/fake-signal-node';
-import { agentAnswer, get, processUsage, report, sleep, startDaemon, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
+import { QUICK, agentAnswer, get, processUsage, report, sleep, startAgainst, verdict, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
 
 const MiB = 1024 * 1024;
-/** Polls at 0.2 s with 0.5 s probes: a steady state spans several polls within a second. */
-const POLL_MS = 200;
+/** QUICK polls at 0.2 s with 0.5 s probes: a steady state spans several polls within a second. */
+const POLL_MS = Number(QUICK.POLLING_INTERVAL) * 1000;
 
 interface Case {
   readonly what: string;
@@ -62,17 +62,7 @@ describe('hostile upstream replies: unhealthy with the reason, one log line per 
 
   before(async () => {
     await fake.start();
-    daemon = await startDaemon(
-      {
-        JICOFO_ORIG: fake.jicofoOrigin,
-        PROSODY_ORIG: fake.prosodyOrigin,
-        POLLING_INTERVAL: String(POLL_MS / 1000),
-        PROBE_TIMEOUT: '0.5',
-        HEALTH_DAMPENING_INTERVAL: '0',
-        DRAIN_GRACE_INTERVAL: '0',
-      },
-      { status: 'ready' },
-    );
+    daemon = await startAgainst(fake);
     await waitFor('a healthy first report', async () => ((await report(daemon.httpPort)).healthy ? true : undefined));
   });
   after(async () => {
@@ -101,7 +91,7 @@ describe('hostile upstream replies: unhealthy with the reason, one log line per 
         const lines = daemon.lines.length;
         await sleep(POLL_MS * 4);
         assert.equal((await get(daemon.httpPort, '/health')).status, 200);
-        assert.match(await agentAnswer(daemon.agentPort), /^down \w+ \d+%\n$/);
+        assert.match(verdict(await agentAnswer(daemon.agentPort)), /^down \w+ \d+%\n$/);
         assert.equal(daemon.lines.length, lines, `new lines: ${daemon.lines.slice(lines).join('\n')}`);
       } finally {
         fake.set(hostile.endpoint, HEALTHY[hostile.endpoint]());

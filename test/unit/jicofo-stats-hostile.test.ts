@@ -43,6 +43,6 @@ describe('parseJicofoStats refuses what is not a count', () => {
 
   it('accepts the empty-but-real stats of an idle jicofo (zero is a count)', () => {
     const parsed = parseJicofoStats(fixture('jicofo-stats-empty.json'));
-    assert.deepEqual(parsed, { ok: true, stats: { participants: 0, conferences: 0 } });
+    assert.deepEqual(parsed, { ok: true, value: { participants: 0, conferences: 0 } });
   });
 });
