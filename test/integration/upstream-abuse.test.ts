@@ -100,6 +100,19 @@ describe('hostile upstream replies: unhealthy with the reason, one log line per 
     });
   }
 
+  it('a 1 MiB health body is read only to the cap: still healthy, the report keeps a short excerpt', async () => {
+    fake.set('jicofoHealth', answer(200, 'All good. '.repeat(100 * 1024), 'text/plain'));
+    try {
+      await waitFor('polls of the long health body', () => (fake.count('jicofoHealth') > 5 ? true : undefined));
+      const seen = await report(daemon.httpPort);
+      assert.equal(seen.healthy, true);
+      assert.ok(String(seen.services.jicofoStatusContents).length <= 256);
+      assert.match(verdict(await agentAnswer(daemon.agentPort)), /^up ready 100%\n$/);
+    } finally {
+      fake.set('jicofoHealth', REPLIES.jicofoHealthy());
+    }
+  });
+
   it('a 32 MiB stats body is cut at the cap, reported, and does not grow the daemon', async () => {
     const pid = daemon.child.pid ?? 0;
     const before = processUsage(pid).rssKiB;

@@ -79,6 +79,14 @@ describe('http probe against hostile upstream replies', () => {
     fake.set('jicofoHealth', REPLIES.jicofoHealthy());
   });
 
+  it('reports oversized response headers as an error, not an answer', async () => {
+    fake.set('jicofoStats', { kind: 'answer', status: 200, body: '{}', headers: { 'X-Padding': 'a'.repeat(64 * 1024) } });
+    const result = await stats();
+    assert.equal(result.reachable, false);
+    assert.equal(result.statusCode, 0);
+    assert.match(result.error ?? '', /header/i);
+  });
+
   it('reads a 200 with an empty body as an empty, complete answer', async () => {
     fake.set('jicofoStats', answer(200, ''));
     const result = await stats();
