@@ -1,6 +1,9 @@
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
 
+/** The bound for GET /health p99 under every kind of abuse. */
+export const HEALTH_P99_MS = 50;
+
 /** The p-th percentile (0–100) of some numbers, nearest rank; NaN when there are none. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN;
