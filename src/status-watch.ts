@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 
 /**
@@ -31,19 +31,29 @@ export function watchStatusFile(
   let closed = false;
   let reported = false;
 
+  const lost = (error: unknown): void => {
+    watcher?.close();
+    watcher = undefined;
+    complain(error);
+  };
+
   const open = (): void => {
     if (closed) return;
     try {
-      watcher = watch(directory, { persistent: false }, (_event, filename) => {
+      const inode = statSync(directory).ino;
+      watcher = watch(directory, { persistent: false }, (event, filename) => {
+        // inotify reports the removal of the watched directory itself as one
+        // more rename and then stays silent for good, even once the directory
+        // is back: notice it, and watch again when it is.
+        if (event === 'rename' && statSync(directory, { throwIfNoEntry: false })?.ino !== inode) {
+          lost(new Error('the directory was removed or replaced'));
+          return;
+        }
         if (filename !== null && filename.toString() !== name) return;
         clearTimeout(settle);
         settle = setTimeout(changed, SETTLE_MS);
       });
-      watcher.on('error', (error) => {
-        watcher?.close();
-        watcher = undefined;
-        complain(error);
-      });
+      watcher.on('error', lost);
       if (reported) changed();
       reported = false;
     } catch (error) {

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { watchStatusFile } from '../../src/status-watch';
+import { sleep, waitFor } from '../helpers/daemon';
+
+/** Retry of a lost watch; the daemon uses the polling interval, shortened here. */
+const RETRY_MS = 200;
+
+describe('status watch when the directory itself goes away', () => {
+  const base = mkdtempSync(join(tmpdir(), 'status-watch-'));
+  after(() => rmSync(base, { recursive: true, force: true }));
+
+  const watching = (directory: string) => {
+    const file = join(directory, 'shard-status');
+    let changes = 0;
+    const problems: string[] = [];
+    const watch = watchStatusFile(file, () => (changes += 1), (message) => problems.push(message), RETRY_MS);
+    return { file, watch, problems, changes: () => changes };
+  };
+  /** Writes and waits for the watch to report it, or fails. */
+  const seen = async (w: ReturnType<typeof watching>, write: () => void): Promise<void> => {
+    const before = w.changes();
+    write();
+    await waitFor('the watch to report the change', () => (w.changes() > before ? true : undefined), 2000, 10);
+  };
+
+  it('watches again once a removed directory is back, with one line about it', async () => {
+    const directory = join(base, 'removed');
+    mkdirSync(directory);
+    const w = watching(directory);
+    try {
+      await seen(w, () => writeFileSync(w.file, 'ready'));
+      rmSync(directory, { recursive: true });
+      await sleep(RETRY_MS * 3);
+      mkdirSync(directory);
+      await seen(w, () => writeFileSync(w.file, 'drain'));
+      // Not the retry's own re-read: a later write is seen too.
+      await sleep(RETRY_MS * 2);
+      await seen(w, () => writeFileSync(w.file, 'maint'));
+      assert.equal(w.problems.length, 1, w.problems.join('\n'));
+      assert.match(w.problems[0] ?? '', /removed or replaced/);
+    } finally {
+      w.watch.close();
+    }
+  });
+
+  it('watches the new directory when the old one is replaced by rename', async () => {
+    const directory = join(base, 'replaced');
+    mkdirSync(directory);
+    const w = watching(directory);
+    try {
+      const staged = join(base, 'staged');
+      mkdirSync(staged);
+      writeFileSync(join(staged, 'shard-status'), 'drain');
+      renameSync(directory, join(base, 'old'));
+      renameSync(staged, directory);
+      await sleep(RETRY_MS * 3);
+      await seen(w, () => writeFileSync(w.file, 'maint'));
+    } finally {
+      w.watch.close();
+    }
+  });
+});
