@@ -55,6 +55,8 @@ export function sampleHealth(port: number, everyMs = 20): LatencyProbe {
   let samples: number[] = [];
   let failures = 0;
   const worker = new Worker(SAMPLER, { eval: true, workerData: { port, everyMs } });
+  // A test that fails before stop() must not be kept alive by its sampler.
+  worker.unref();
   const finished = new Promise<void>((done) => {
     worker.on('message', (message: { ms?: number; ok?: boolean; done?: boolean }) => {
       if (message.done === true) {
