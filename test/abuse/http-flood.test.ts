@@ -9,6 +9,9 @@ import { HEALTH_P99_MS, connect, inBatches, metricSeries, percentile, sampleHeal
 const IDLE = 2000;
 const SLOWLORIS = 300;
 const HUGE_HEADERS = 200;
+/** Clients that send headers, then a body one byte a second: only the request timeout (30 s) ends them. */
+const BODY_DRIPPERS = 50;
+const REQUEST_TIMEOUT_BOUND_MS = 45_000;
 const DISTINCT_URLS = 20_000;
 /**
  * Keep-alive clients sending the distinct URLs back to back. This phase is
@@ -51,6 +54,9 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
   let pid = 0;
   let baseline = { rssKiB: 0, fds: 0 };
   const phases: Phase[] = [];
+  const drippers: net.Socket[] = [];
+  let drip: NodeJS.Timeout | undefined;
+  let drippersStarted = 0;
 
   before(async () => {
     await fake.start();
@@ -64,6 +70,8 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
     health = sampleHealth(daemon.httpPort);
   });
   after(async () => {
+    clearInterval(drip);
+    for (const socket of drippers) socket.destroy();
     await health.stop();
     const end = processUsage(pid);
     process.stdout.write(
@@ -102,6 +110,17 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
       return socket;
     };
     const started = performance.now();
+    // Started now, checked by the last test: the request timeout is 30 s.
+    drippersStarted = started;
+    for (let i = 0; i < BODY_DRIPPERS; i += 1) {
+      const socket = await connect(daemon.httpPort);
+      socket.resume();
+      socket.write(`POST /signal/health HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n`);
+      drippers.push(socket);
+    }
+    drip = setInterval(() => {
+      for (const socket of drippers) if (socket.writable) socket.write('a');
+    }, 1000);
     await inBatches(Array.from({ length: IDLE }), 200, async () => idle.push(track(await connect(daemon.httpPort))));
     const slow: net.Socket[] = [];
     await inBatches(Array.from({ length: SLOWLORIS }), 100, async () => {
@@ -109,7 +128,7 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
       socket.write('GET /health HTTP/1.1\r\nHost: x\r\n');
       slow.push(socket);
     });
-    const drip = setInterval(() => {
+    const headerDrip = setInterval(() => {
       for (const socket of slow) if (socket.writable) socket.write(`X-Slow-${Math.random().toString(36).slice(2)}: 1\r\n`);
     }, 1000);
     const peak = processUsage(pid);
@@ -117,7 +136,7 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
       const all = [...idle, ...slow];
       await waitFor('every idle and slow client to be closed by the daemon', () => (all.every((socket) => socket.closed) ? true : undefined), HEADERS_TIMEOUT_BOUND_MS, 250);
     } finally {
-      clearInterval(drip);
+      clearInterval(headerDrip);
     }
     const closedAfter = Math.round(performance.now() - started);
     const statuses = new Set([...answers.values()].map(statusOf));
@@ -126,7 +145,9 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
       `${IDLE} idle + ${SLOWLORIS} slow all closed within ${closedAfter} ms with ${[...statuses].join(', ')}; fds peak ${peak.fds}`,
     );
     assert.deepEqual([...statuses], ['HTTP/1.1 408 Request Timeout']);
-    await waitFor('the daemon to let go of the sockets', () => (processUsage(pid).fds <= baseline.fds + 2 ? true : undefined), 5000, 100);
+    // The body drippers are still connected by design; everything else must be gone.
+    const stillDripping = (): number => drippers.filter((socket) => !socket.closed).length;
+    await waitFor('the daemon to let go of the sockets', () => (processUsage(pid).fds <= baseline.fds + stillDripping() + 2 ? true : undefined), 5000, 100);
     assertFast(phase);
   });
 
@@ -188,6 +209,19 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
     for (const label of labelled) assert.ok(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'OTHER'].includes(label ?? ''), `method label ${label}`);
     assert.equal((await get(daemon.httpPort, '/health')).status, 200);
     assertFast(phase);
+  });
+
+  it(`${BODY_DRIPPERS} bodies dripped a byte a second are cut off by the request timeout`, async () => {
+    health.take();
+    await waitFor(
+      'the request timeout to close every dripping body',
+      () => (drippers.every((socket) => socket.closed) ? true : undefined),
+      Math.max(0, drippersStarted + REQUEST_TIMEOUT_BOUND_MS - performance.now()),
+      250,
+    );
+    const closedAfter = Math.round(performance.now() - drippersStarted);
+    clearInterval(drip);
+    assertFast(record('dripping bodies', `${BODY_DRIPPERS} closed within ${closedAfter} ms of their start (request timeout 30 s)`));
   });
 
   it('holds no extra descriptor afterwards', async () => {
