@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
-import { agentAnswer, processUsage, report, sleep, startAgainst, waitFor, type Daemon } from '../helpers/daemon';
+import { agentAnswer, processUsage, sleep, startAgainst, untilHealthy, waitFor, type Daemon } from '../helpers/daemon';
 import { HEALTH_P99_MS, connect, percentile, sampleHealth, table } from '../helpers/load';
 
 const WELL_BEHAVED = 2000;
@@ -21,7 +21,7 @@ describe('agent under 2,000 concurrent connections and misbehaving clients', () 
     // The fake signal node shares this process with the flood's clients, so
     // probes get the production deadline (3 s), not QUICK's half second.
     daemon = await startAgainst(fake, { POLLING_INTERVAL: '1', PROBE_TIMEOUT: '3' });
-    await waitFor('a healthy report', async () => ((await report(daemon.httpPort)).healthy ? true : undefined));
+    await untilHealthy(daemon.httpPort);
   });
   after(async () => {
     for (const timer of timers) clearInterval(timer);

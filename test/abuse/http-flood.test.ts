@@ -3,7 +3,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
-import { get, processUsage, report, sleep, startAgainst, waitFor, type Daemon } from '../helpers/daemon';
+import { exchange, get, processUsage, sleep, startAgainst, untilHealthy, waitFor, type Daemon } from '../helpers/daemon';
 import { HEALTH_P99_MS, connect, inBatches, metricSeries, percentile, sampleHealth, table, type LatencyProbe } from '../helpers/load';
 
 const IDLE = 2000;
@@ -28,23 +28,6 @@ interface Phase {
   readonly note: string;
 }
 
-/** Sends raw bytes and collects what comes back until the daemon closes. */
-function rawExchange(port: number, request: string | Buffer, timeoutMs = 15_000): Promise<string> {
-  return connect(port).then(
-    (socket) =>
-      new Promise((done) => {
-        let text = '';
-        const timer = setTimeout(() => socket.destroy(), timeoutMs);
-        socket.setEncoding('latin1').on('data', (chunk: string) => (text += chunk));
-        socket.once('close', () => {
-          clearTimeout(timer);
-          done(text);
-        });
-        socket.write(request);
-      }),
-  );
-}
-
 const statusOf = (answer: string): string => answer.split('\r\n')[0] ?? '';
 
 describe('HTTP server under idle floods, slowloris, huge headers, URL floods and odd methods', () => {
@@ -63,7 +46,7 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
     // The fake signal node shares this process with the flood's clients, so
     // probes get the production deadline (3 s), not QUICK's half second.
     daemon = await startAgainst(fake, { POLLING_INTERVAL: '1', PROBE_TIMEOUT: '3' });
-    await waitFor('a healthy report', async () => ((await report(daemon.httpPort)).healthy ? true : undefined));
+    await untilHealthy(daemon.httpPort);
     pid = daemon.child.pid ?? 0;
     await sleep(500);
     baseline = processUsage(pid);
@@ -155,7 +138,7 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
     health.take();
     const oneHuge = `GET /health HTTP/1.1\r\nHost: x\r\nX-Huge: ${'a'.repeat(64 * 1024)}\r\n\r\n`;
     const many = `GET /health HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 10_000 }, (_, i) => `X-H${i}: v`).join('\r\n')}\r\n\r\n`;
-    const answers = await inBatches(Array.from({ length: HUGE_HEADERS }, (_, i) => (i % 2 === 0 ? oneHuge : many)), 50, (request) => rawExchange(daemon.httpPort, request));
+    const answers = await inBatches(Array.from({ length: HUGE_HEADERS }, (_, i) => (i % 2 === 0 ? oneHuge : many)), 50, (request) => exchange(daemon.httpPort, request, 15_000));
     const statuses = new Set(answers.map(statusOf));
     const phase = record('huge headers', `${HUGE_HEADERS} requests (one 64 KiB header / 10,000 headers): ${[...statuses].join(', ')}`);
     assert.deepEqual([...statuses], ['HTTP/1.1 431 Request Header Fields Too Large']);
@@ -200,7 +183,7 @@ describe('HTTP server under idle floods, slowloris, huge headers, URL floods and
     health.take();
     const methods = ['PROPFIND', 'MKCOL', 'SEARCH', 'PURGE', 'LINK', 'UNLINK', 'REPORT', 'TRACE', 'OPTIONS', 'DELETE', 'PUT', 'PATCH', 'POST', 'HEAD', 'M-SEARCH', 'NOTIFY', 'LOCK', 'BIND', 'QUERY', 'BREW', 'FOO', 'get'];
     const results = await Promise.all(
-      methods.map(async (method) => [method, statusOf(await rawExchange(daemon.httpPort, `${method} /signal/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`))] as const),
+      methods.map(async (method) => [method, statusOf(await exchange(daemon.httpPort, `${method} /signal/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, 15_000))] as const),
     );
     const metrics = (await get(daemon.httpPort, '/metrics')).body;
     const labelled = [...metrics.matchAll(/http_server_requests_total\{method="([^"]+)"/g)].map((match) => match[1]);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode, REPLIES } from '../../src/demo/fake-signal-node';
-import { agentAnswer, get, processUsage, report, sleep, startAgainst, verdict, waitFor, type Daemon } from '../helpers/daemon';
+import { agentAnswer, get, processUsage, sleep, startAgainst, untilHealthy, verdict, type Daemon } from '../helpers/daemon';
 import { HEALTH_P99_MS, metricValue, percentile, sampleHealth, table } from '../helpers/load';
 
 /** SOAK_SECONDS=600 (the default) is the full soak; e.g. SOAK_SECONDS=30 is a quick look. */
@@ -36,7 +36,7 @@ describe(`soak: ${SOAK_SECONDS} s of steady HTTP and agent load while jicofo fla
     assert.ok(Number.isFinite(SOAK_SECONDS) && SOAK_SECONDS >= 10, `SOAK_SECONDS=${process.env.SOAK_SECONDS ?? ''} must be at least 10`);
     await fake.start();
     daemon = await startAgainst(fake, { POLLING_INTERVAL: '0.5' });
-    await waitFor('a healthy report', async () => ((await report(daemon.httpPort)).healthy ? true : undefined));
+    await untilHealthy(daemon.httpPort);
   });
   after(async () => {
     await daemon.stop();

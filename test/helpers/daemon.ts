@@ -96,6 +96,18 @@ export async function report(port: number): Promise<ReportJson> {
   return JSON.parse((await get(port, '/signal/report')).body) as ReportJson;
 }
 
+/** Waits for a report whose `healthy` is as asked, and returns it. */
+export function untilHealthy(port: number, healthy = true, timeoutMs = 10_000): Promise<ReportJson> {
+  return waitFor(
+    healthy ? 'a healthy report' : 'an unhealthy report',
+    async () => {
+      const body = await report(port);
+      return body.healthy === healthy ? body : undefined;
+    },
+    timeoutMs,
+  );
+}
+
 export interface Daemon {
   readonly child: ChildProcess;
   readonly httpPort: number;

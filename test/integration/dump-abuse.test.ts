@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode, REPLIES, answer } from '../../src/demo/fake-signal-node';
-import { get, report, sleep, startAgainst, waitFor, type Daemon } from '../helpers/daemon';
+import { get, sleep, startAgainst, untilHealthy, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
 
 describe('dump scripts run by the daemon', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dump-abuse-'));
@@ -20,10 +20,8 @@ describe('dump scripts run by the daemon', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const healthy = (): Promise<boolean> =>
-    waitFor('a healthy report', async () => ((await report(daemon?.httpPort ?? 0)).healthy ? true : undefined), 8000);
-  const unhealthy = (): Promise<boolean> =>
-    waitFor('an unhealthy report', async () => (!(await report(daemon?.httpPort ?? 0)).healthy ? true : undefined), 8000);
+  const healthy = (): Promise<ReportJson> => untilHealthy(daemon?.httpPort ?? 0, true);
+  const unhealthy = (): Promise<ReportJson> => untilHealthy(daemon?.httpPort ?? 0, false);
   const messages = (text: string): Record<string, unknown>[] => (daemon?.logs() ?? []).filter((line) => line.message === text);
 
   it('missing or not executable: one error line per failure, and the daemon carries on', async () => {

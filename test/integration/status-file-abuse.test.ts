@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
-import { agentAnswer, get, report, startAgainst, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
+import { agentAnswer, get, report, startAgainst, untilHealthy, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
 
 describe('hostile status files, seen through the directory watch', () => {
   const fake = new FakeSignalNode();
@@ -13,7 +13,7 @@ describe('hostile status files, seen through the directory watch', () => {
     // One poll at start, the next a minute later: every change below can
     // only have been seen through the watch on the status file's directory.
     daemon = await startAgainst(fake, { POLLING_INTERVAL: '60' });
-    await waitFor('a healthy first report', async () => ((await report(daemon.httpPort)).healthy ? true : undefined));
+    await untilHealthy(daemon.httpPort);
   });
   after(async () => {
     await daemon.stop();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode, REPLIES, answer, redirect, type Endpoint, type Reply } from '../../src/demo/fake-signal-node';
-import { QUICK, agentAnswer, get, processUsage, report, sleep, startAgainst, verdict, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
+import { QUICK, agentAnswer, get, processUsage, report, sleep, startAgainst, untilHealthy, verdict, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
 
 const MiB = 1024 * 1024;
 /** QUICK polls at 0.2 s with 0.5 s probes: a steady state spans several polls within a second. */
@@ -63,7 +63,7 @@ describe('hostile upstream replies: unhealthy with the reason, one log line per 
   before(async () => {
     await fake.start();
     daemon = await startAgainst(fake);
-    await waitFor('a healthy first report', async () => ((await report(daemon.httpPort)).healthy ? true : undefined));
+    await untilHealthy(daemon.httpPort);
   });
   after(async () => {
     await daemon.stop();
@@ -96,7 +96,7 @@ describe('hostile upstream replies: unhealthy with the reason, one log line per 
       } finally {
         fake.set(hostile.endpoint, HEALTHY[hostile.endpoint]());
       }
-      await waitFor('recovery', async () => ((await report(daemon.httpPort)).healthy ? true : undefined), 8000);
+      await untilHealthy(daemon.httpPort);
     });
   }
 
@@ -128,6 +128,6 @@ describe('hostile upstream replies: unhealthy with the reason, one log line per 
     } finally {
       fake.set('jicofoStats', REPLIES.stats());
     }
-    await waitFor('recovery', async () => ((await report(daemon.httpPort)).healthy ? true : undefined), 8000);
+    await untilHealthy(daemon.httpPort);
   });
 });
