@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import ts from 'typescript';
+import { freePort, startDaemon, waitFor, type Daemon } from '../../test/helpers/daemon';
+
+/** A running bare reference: HTTP `OK` plus a one-line TCP agent. */
+export interface Reference {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly httpPort: number;
+  readonly agentPort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Compiles bench/reference-server.ts to plain JavaScript once per run: the
+ * reference must run on bare `node`, as a user's smallest server would,
+ * without the TypeScript loader the bench itself uses.
+ */
+export function compileReference(scratch: string): string {
+  const source = readFileSync(resolve(__dirname, '..', 'reference-server.ts'), 'utf8');
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+  });
+  mkdirSync(scratch, { recursive: true });
+  const file = join(scratch, 'reference-server.js');
+  writeFileSync(file, outputText);
+  return file;
+}
+
+export async function startReference(script: string, ports?: { http: number; agent: number }): Promise<Reference> {
+  const httpPort = ports?.http ?? (await freePort());
+  const agentPort = ports?.agent ?? (await freePort());
+  const child = spawn(process.execPath, [script, String(httpPort), String(agentPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  await waitFor('the reference server', () => (output.includes('ready') ? true : undefined), 10_000, 5);
+  return {
+    child,
+    pid: child.pid as number,
+    httpPort,
+    agentPort,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export interface Upstream {
+  readonly jicofoOrigin: string;
+  readonly prosodyOrigin: string;
+}
+
+/** The built daemon against a fake signal node, healthy before it returns. */
+export async function startSidecar(upstream: Upstream, env: Record<string, string> = {}): Promise<Daemon> {
+  const daemon = await startDaemon({ JICOFO_ORIG: upstream.jicofoOrigin, PROSODY_ORIG: upstream.prosodyOrigin, ...env }, { status: 'ready\n' });
+  return daemon;
+}

@@ -1,0 +1,61 @@
+import type { Spread } from './measure';
+
+/** One line of the results table: the daemon's figure, the reference's, their ratio and the target. */
+export interface Figure {
+  readonly id: string;
+  readonly name: string;
+  readonly unit: string;
+  readonly daemon: Spread;
+  readonly reference: Spread | null;
+  /** daemon ÷ reference, per paired run. */
+  readonly ratio: Spread | null;
+  readonly target: string;
+  /** null when there is no target for this figure. */
+  readonly met: boolean | null;
+}
+
+function number(value: number): string {
+  if (!Number.isFinite(value)) return '-';
+  const size = Math.abs(value);
+  if (size >= 1000) return Math.round(value).toString();
+  if (size >= 100) return value.toFixed(0);
+  if (size >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+export function formatSpread(spread: Spread | null): string {
+  if (spread === null) return '';
+  if (spread.n <= 1) return number(spread.median);
+  return `${number(spread.median)} (${number(spread.min)}–${number(spread.max)})`;
+}
+
+function ratio(spread: Spread | null): string {
+  return spread === null ? '' : `${formatSpread(spread)}×`;
+}
+
+export function tableRows(figures: readonly Figure[]): string[][] {
+  return figures.map((figure) => [
+    `${figure.name} [${figure.unit}]`,
+    formatSpread(figure.daemon),
+    formatSpread(figure.reference),
+    ratio(figure.ratio),
+    figure.target,
+    figure.met === null ? '' : figure.met ? 'yes' : 'NO',
+  ]);
+}
+
+export const HEADER = ['figure', 'daemon median (min–max)', 'bare reference', 'ratio', 'target', 'met'];
+
+/** A fixed-width table for the terminal. */
+export function textTable(figures: readonly Figure[]): string {
+  const rows = [HEADER, ...tableRows(figures)];
+  const widths = HEADER.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
+  const line = (row: readonly string[]): string => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
+  return [line(rows[0]), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+/** The same table in Markdown, for docs/performance.md. */
+export function markdownTable(figures: readonly Figure[]): string {
+  const rows = tableRows(figures);
+  return [`| ${HEADER.join(' | ')} |`, `|${HEADER.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+}

@@ -1,0 +1,158 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { FakeSignalNode } from '../src/demo/fake-signal-node';
+import { waitFor } from '../test/helpers/daemon';
+import { loadTool, timedGet } from './lib/load';
+import { machine, pin } from './lib/measure';
+import { compileReference, startReference, startSidecar } from './lib/servers';
+import { markdownTable, textTable, type Figure } from './lib/table';
+import * as scenario from './scenarios';
+
+/**
+ * `npm run bench`: the built daemon and a bare Node reference, loaded the same
+ * way in one run. BENCH_QUICK=1 shortens every phase; BENCH_SOAK_SECONDS and
+ * BENCH_REPEATS override the soak length and the paired runs; BENCH_ONLY (a
+ * comma list of http, agent, metrics, drain, start, soak, failures) runs only
+ * those phases, for iterating on one figure.
+ */
+
+const PHASES = ['http', 'agent', 'metrics', 'drain', 'start', 'soak', 'failures'] as const;
+type Phase = (typeof PHASES)[number];
+
+function phases(): ReadonlySet<Phase> {
+  const text = process.env.BENCH_ONLY;
+  if (text === undefined || text === '') return new Set(PHASES);
+  const chosen = text.split(',').map((word) => word.trim());
+  const unknown = chosen.filter((word) => !(PHASES as readonly string[]).includes(word));
+  if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown phase ${unknown.join(', ')}; expected some of ${PHASES.join(', ')}`);
+  return new Set(chosen as Phase[]);
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+function numberFromEnv(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${text}: expected a positive number`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const quick = process.env.BENCH_QUICK === '1';
+  const run = phases();
+  // Before pinning: nproc counts only the CPUs this process may use.
+  const machineBefore = machine();
+  const twoCores = cpus().length >= 2;
+  const scratch = mkdtempSync(join(tmpdir(), 'sidecar-bench-'));
+  // The bench itself (fake signal node, TCP client) shares the load generator's
+  // core, leaving the other one to the server under test.
+  const loadCpu = twoCores ? 0 : undefined;
+  const serverCpu = twoCores ? 1 : undefined;
+  const pinned = loadCpu !== undefined && pin(process.pid, loadCpu);
+  const settings: scenario.Settings = {
+    quick,
+    loadSeconds: quick ? 3 : 5,
+    repeats: numberFromEnv('BENCH_REPEATS', quick ? 3 : 5),
+    connections: 32,
+    soakSeconds: numberFromEnv('BENCH_SOAK_SECONDS', quick ? 15 : 60),
+    starts: quick ? 5 : 9,
+    failureRepeats: quick ? 3 : 8,
+    drainRepeats: quick ? 8 : 20,
+    idleSeconds: quick ? 10 : 20,
+    metricsRequests: quick ? 300 : 1000,
+    distinctUrls: 20_000,
+    serverCpu: pinned ? serverCpu : undefined,
+    loadCpu: pinned ? loadCpu : undefined,
+    tool: loadTool(log),
+    scratch,
+    referenceScript: compileReference(scratch),
+    log,
+  };
+  const startedAt = new Date();
+  log(`signal-sidecar bench (${quick ? 'quick' : 'full'}) on ${String(machineBefore.nproc)} × ${String(machineBefore.cpuModel)}, node ${process.version}, ${settings.tool}`);
+
+  const raw: scenario.Raw = {};
+  const figures: Figure[] = [];
+  const node = await new FakeSignalNode().start();
+  const reference = await startReference(settings.referenceScript);
+  const daemon = await startSidecar(node);
+  try {
+    if (settings.serverCpu !== undefined) {
+      pin(reference.pid, settings.serverCpu);
+      pin(daemon.child.pid as number, settings.serverCpu);
+    }
+    await waitFor('the daemon to be healthy', () => timedGet(daemon.httpPort, '/signal/health', false).then((reply) => (reply.status === 200 ? true : undefined)));
+
+    if (run.has('http')) {
+      log('HTTP throughput');
+      figures.push(...(await scenario.throughput(settings, daemon, reference, '/signal/health', raw)));
+      figures.push(...(await scenario.throughput(settings, daemon, reference, '/signal/report', raw)));
+    }
+    if (run.has('agent')) {
+      log('agent');
+      figures.push(...(await scenario.agent(settings, daemon, reference, raw)));
+    }
+    if (run.has('metrics')) {
+      log('/metrics');
+      figures.push(...(await scenario.metrics(settings, daemon, reference, raw)));
+    }
+    if (run.has('drain')) {
+      log('drain propagation');
+      figures.push(...(await scenario.drain(settings, daemon, raw)));
+    }
+    await daemon.stop();
+
+    if (run.has('start')) {
+      log('start and memory');
+      // Fresh processes may use both cores, as they would when systemd starts them.
+      if (pinned) pin(process.pid, 'all');
+      figures.push(...(await scenario.startup(settings, node, raw)));
+      if (pinned && loadCpu !== undefined) pin(process.pid, loadCpu);
+    }
+    if (run.has('soak')) {
+      log(`soak (${settings.soakSeconds} s)`);
+      figures.push(...(await scenario.soak(settings, node, raw)));
+    }
+    if (run.has('failures')) {
+      log('failure detection, with idle CPU measured alongside');
+      const [detected, idled] = await Promise.all([scenario.failures(settings, raw), scenario.idle(settings, node, reference, raw)]);
+      figures.push(...detected, ...idled);
+    }
+  } finally {
+    await daemon.stop();
+    await reference.stop();
+    await node.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+
+  const table = textTable(figures);
+  process.stdout.write(`\n${table}\n\n`);
+  const results = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command: `${quick ? 'BENCH_QUICK=1 ' : ''}${process.env.BENCH_ONLY ? `BENCH_ONLY=${process.env.BENCH_ONLY} ` : ''}npm run bench`,
+    machine: { ...machineBefore, loadAverageAfter: machine().loadAverage },
+    settings: { ...settings, log: undefined, scratch: undefined, referenceScript: undefined },
+    figures,
+    markdown: markdownTable(figures),
+    raw,
+  };
+  const directory = resolve(__dirname, 'results');
+  mkdirSync(directory, { recursive: true });
+  const file = join(directory, 'latest.json');
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  const missed = figures.filter((figure) => figure.met === false).map((figure) => figure.id);
+  process.stdout.write(`results written to ${file}\n${missed.length === 0 ? 'all targets met' : `targets missed: ${missed.join(', ')}`}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,526 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { FakeSignalNode, REPLIES, type Reply } from '../src/demo/fake-signal-node';
+import { agentAnswer, freePort, sleep, startDaemon, waitFor, type Daemon } from '../test/helpers/daemon';
+import { agentLoad, distinctPaths, httpLoad, timedGet, type LoadRun } from './lib/load';
+import { cpuSeconds, percentile, pin, rssMiB, spread, type Spread } from './lib/measure';
+import { startReference, startSidecar, type Reference } from './lib/servers';
+import type { Figure } from './lib/table';
+
+export interface Settings {
+  readonly quick: boolean;
+  /** Seconds of each HTTP or agent load run. */
+  readonly loadSeconds: number;
+  /** Paired runs (reference, daemon) per throughput figure. */
+  readonly repeats: number;
+  readonly connections: number;
+  readonly soakSeconds: number;
+  readonly starts: number;
+  readonly failureRepeats: number;
+  readonly drainRepeats: number;
+  readonly idleSeconds: number;
+  readonly metricsRequests: number;
+  readonly distinctUrls: number;
+  /** CPU the servers run on, and the CPU of the load generators (undefined: no pinning). */
+  readonly serverCpu: number | undefined;
+  readonly loadCpu: number | undefined;
+  readonly tool: 'wrk' | 'autocannon';
+  readonly scratch: string;
+  readonly referenceScript: string;
+  readonly log: (line: string) => void;
+}
+
+/** Raw measurements kept in the JSON next to the figures. */
+export type Raw = Record<string, unknown>;
+
+const ratioOf = (daemon: readonly number[], reference: readonly number[]): Spread => spread(daemon.map((value, i) => value / (reference[i])));
+
+const pid = (daemon: Daemon): number => daemon.child.pid as number;
+
+interface Served {
+  readonly load: LoadRun;
+  readonly cpuMicrosPerRequest: number;
+}
+
+async function serveHttp(settings: Settings, serverPid: number, url: string, seconds = settings.loadSeconds): Promise<Served> {
+  const before = cpuSeconds(serverPid);
+  const load = await httpLoad(settings.tool, { url, connections: settings.connections, seconds, cpu: settings.loadCpu }, settings.scratch);
+  const cpu = cpuSeconds(serverPid) - before;
+  return { load, cpuMicrosPerRequest: (cpu * 1e6) / load.requests };
+}
+
+/** Requests/s and CPU per request on one route, reference and daemon alternating (ABBA) so drift hits both. */
+export async function throughput(settings: Settings, daemon: Daemon, reference: Reference, path: string, raw: Raw): Promise<Figure[]> {
+  const daemonUrl = `http://127.0.0.1:${daemon.httpPort}${path}`;
+  const referenceUrl = `http://127.0.0.1:${reference.httpPort}${path}`;
+  // Warm-up: JIT and connection setup out of the measured runs.
+  await serveHttp(settings, reference.pid, referenceUrl, 1);
+  await serveHttp(settings, pid(daemon), daemonUrl, 1);
+  const runs: { daemon: Served; reference: Served }[] = [];
+  for (let i = 0; i < settings.repeats; i += 1) {
+    let ours: Served;
+    let theirs: Served;
+    if (i % 2 === 0) {
+      theirs = await serveHttp(settings, reference.pid, referenceUrl);
+      ours = await serveHttp(settings, pid(daemon), daemonUrl);
+    } else {
+      ours = await serveHttp(settings, pid(daemon), daemonUrl);
+      theirs = await serveHttp(settings, reference.pid, referenceUrl);
+    }
+    runs.push({ daemon: ours, reference: theirs });
+    settings.log(
+      `  ${path} run ${i + 1}: daemon ${Math.round(ours.load.requestsPerSecond)} req/s ${ours.cpuMicrosPerRequest.toFixed(1)} µs/req, ` +
+        `bare ${Math.round(theirs.load.requestsPerSecond)} req/s ${theirs.cpuMicrosPerRequest.toFixed(1)} µs/req`,
+    );
+  }
+  raw[`http ${path}`] = runs;
+  const errors = runs.reduce((sum, run) => sum + run.daemon.load.errors, 0);
+  if (errors > 0) settings.log(`  WARNING: ${errors} errors or non-2xx answers from the daemon on ${path}`);
+  const rps = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].load.requestsPerSecond);
+  const cpu = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].cpuMicrosPerRequest);
+  const p99 = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].load.p99Ms);
+  const rpsRatio = ratioOf(rps('daemon'), rps('reference'));
+  const cpuRatio = ratioOf(cpu('daemon'), cpu('reference'));
+  return [
+    {
+      id: `http${path}:rps`,
+      name: `GET ${path}, ${settings.connections} keep-alive conns`,
+      unit: 'req/s',
+      daemon: spread(rps('daemon')),
+      reference: spread(rps('reference')),
+      ratio: rpsRatio,
+      target: 'ratio ≥ 0.60',
+      met: rpsRatio.median >= 0.6,
+    },
+    {
+      id: `http${path}:cpu`,
+      name: `GET ${path}, CPU per request`,
+      unit: 'µs',
+      daemon: spread(cpu('daemon')),
+      reference: spread(cpu('reference')),
+      ratio: cpuRatio,
+      target: 'ratio ≤ 2',
+      met: cpuRatio.median <= 2,
+    },
+    {
+      id: `http${path}:p99`,
+      name: `GET ${path}, p99 latency under load`,
+      unit: 'ms',
+      daemon: spread(p99('daemon')),
+      reference: spread(p99('reference')),
+      ratio: ratioOf(p99('daemon'), p99('reference')),
+      target: '',
+      met: null,
+    },
+  ];
+}
+
+interface Connected {
+  readonly connections: number;
+  readonly perSecond: number;
+  readonly cpuMicrosPerConnection: number;
+}
+
+async function serveAgent(settings: Settings, serverPid: number, port: number, seconds = settings.loadSeconds): Promise<Connected> {
+  const before = cpuSeconds(serverPid);
+  const run = await agentLoad(port, 16, seconds, 1_000_000);
+  const cpu = cpuSeconds(serverPid) - before;
+  if (run.bad > 0) settings.log(`  WARNING: ${run.bad} agent connections closed without a line`);
+  return { connections: run.connections, perSecond: run.perSecond, cpuMicrosPerConnection: (cpu * 1e6) / run.connections };
+}
+
+/** Agent connections: the client limits the rate on 2 cores, so CPU per connection is the figure. */
+export async function agent(settings: Settings, daemon: Daemon, reference: Reference, raw: Raw): Promise<Figure[]> {
+  await serveAgent(settings, reference.pid, reference.agentPort, 1);
+  await serveAgent(settings, pid(daemon), daemon.agentPort, 1);
+  const runs: { daemon: Connected; reference: Connected }[] = [];
+  for (let i = 0; i < settings.repeats; i += 1) {
+    let ours: Connected;
+    let theirs: Connected;
+    if (i % 2 === 0) {
+      theirs = await serveAgent(settings, reference.pid, reference.agentPort);
+      ours = await serveAgent(settings, pid(daemon), daemon.agentPort);
+    } else {
+      ours = await serveAgent(settings, pid(daemon), daemon.agentPort);
+      theirs = await serveAgent(settings, reference.pid, reference.agentPort);
+    }
+    runs.push({ daemon: ours, reference: theirs });
+    settings.log(
+      `  agent run ${i + 1}: daemon ${Math.round(ours.perSecond)} conn/s ${ours.cpuMicrosPerConnection.toFixed(1)} µs/conn, ` +
+        `bare ${Math.round(theirs.perSecond)} conn/s ${theirs.cpuMicrosPerConnection.toFixed(1)} µs/conn`,
+    );
+  }
+  raw.agent = runs;
+  const cpu = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].cpuMicrosPerConnection);
+  const rate = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].perSecond);
+  const cpuRatio = ratioOf(cpu('daemon'), cpu('reference'));
+  return [
+    {
+      id: 'agent:cpu',
+      name: 'agent, CPU per connection',
+      unit: 'µs',
+      daemon: spread(cpu('daemon')),
+      reference: spread(cpu('reference')),
+      ratio: cpuRatio,
+      target: 'ratio ≤ 1.2',
+      met: cpuRatio.median <= 1.2,
+    },
+    {
+      id: 'agent:rate',
+      name: 'agent, connections/s (client-bound)',
+      unit: 'conn/s',
+      daemon: spread(rate('daemon')),
+      reference: spread(rate('reference')),
+      ratio: ratioOf(rate('daemon'), rate('reference')),
+      target: '',
+      met: null,
+    },
+  ];
+}
+
+function seriesCount(text: string): number {
+  return text.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length;
+}
+
+/** /metrics latency one request at a time, and its size before and after many distinct URLs. */
+export async function metrics(settings: Settings, daemon: Daemon, reference: Reference, raw: Raw): Promise<Figure[]> {
+  const sequential = async (port: number, path: string): Promise<number[]> => {
+    const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const times: number[] = [];
+    for (let i = 0; i < 50 + settings.metricsRequests; i += 1) {
+      const reply = await timedGet(port, path, keepAlive);
+      if (i >= 50) times.push(reply.ms);
+    }
+    keepAlive.destroy();
+    return times;
+  };
+  const ours = await sequential(daemon.httpPort, '/metrics');
+  const theirs = await sequential(reference.httpPort, '/metrics');
+  const p99 = percentile(ours, 99);
+  const referenceP99 = percentile(theirs, 99);
+
+  // The first 404 creates its own series once; growth is what comes after.
+  await distinctPaths(daemon.httpPort, '/bench/first/', 10, 1);
+  const before = (await timedGet(daemon.httpPort, '/metrics', false)).body;
+  const answered = await distinctPaths(daemon.httpPort, '/bench/distinct/', settings.distinctUrls, 16);
+  const after = (await timedGet(daemon.httpPort, '/metrics', false)).body;
+  const sizes = { beforeBytes: before.length, afterBytes: after.length, beforeSeries: seriesCount(before), afterSeries: seriesCount(after), answered };
+  settings.log(`  /metrics p99 ${p99.toFixed(2)} ms; size ${sizes.beforeBytes} → ${sizes.afterBytes} bytes, series ${sizes.beforeSeries} → ${sizes.afterSeries} after ${answered} distinct URLs`);
+  raw.metrics = { daemonMs: spread(ours), referenceMs: spread(theirs), p99, referenceP99, sizes };
+  return [
+    {
+      id: 'metrics:p99',
+      name: `GET /metrics p99, sequential (${settings.metricsRequests})`,
+      unit: 'ms',
+      daemon: spread([p99]),
+      reference: spread([referenceP99]),
+      ratio: spread([p99 / referenceP99]),
+      target: '≤ 5 ms',
+      met: p99 <= 5,
+    },
+    {
+      id: 'metrics:size',
+      name: `/metrics size after ${settings.distinctUrls} distinct URLs`,
+      unit: 'bytes',
+      daemon: spread([sizes.afterBytes]),
+      reference: spread([sizes.beforeBytes]),
+      ratio: spread([sizes.afterBytes / sizes.beforeBytes]),
+      target: 'no new series (before → after)',
+      met: sizes.afterSeries <= sizes.beforeSeries,
+    },
+  ];
+}
+
+/** Writes the status file the way config tools do (new file, then rename), so no reader sees it half-written. */
+function writeStatus(daemon: Daemon, word: string): void {
+  const temporary = `${daemon.statusFile}.bench`;
+  writeFileSync(temporary, `${word}\n`);
+  renameSync(temporary, daemon.statusFile);
+}
+
+/** Status file written → the agent's line says drain. */
+export async function drain(settings: Settings, daemon: Daemon, raw: Raw): Promise<Figure[]> {
+  const waitAgent = async (wanted: (line: string) => boolean, limitMs: number): Promise<number> => {
+    const started = performance.now();
+    while (performance.now() - started < limitMs) {
+      if (wanted(await agentAnswer(daemon.agentPort, 1000))) return performance.now() - started;
+    }
+    return Number.POSITIVE_INFINITY;
+  };
+  const times: number[] = [];
+  for (let i = 0; i < settings.drainRepeats; i += 1) {
+    await sleep(50 + Math.random() * 250);
+    writeStatus(daemon, 'drain');
+    times.push(await waitAgent((line) => line.startsWith('up drain'), 10_000));
+    writeStatus(daemon, 'ready');
+    await waitAgent((line) => line.startsWith('up ready'), 10_000);
+  }
+  raw.drainMs = times;
+  const result = spread(times);
+  settings.log(`  drain propagation median ${result.median.toFixed(1)} ms, max ${result.max.toFixed(1)} ms`);
+  return [
+    {
+      id: 'drain',
+      name: 'status file → agent says drain',
+      unit: 'ms',
+      daemon: result,
+      reference: null,
+      ratio: null,
+      target: '≤ 100 ms',
+      met: result.max <= 100,
+    },
+  ];
+}
+
+/** Spawn to first answer, and RSS one second later, for fresh daemons and fresh references. */
+export async function startup(settings: Settings, node: FakeSignalNode, raw: Raw): Promise<Figure[]> {
+  const firstAnswer = async (port: number, path: string): Promise<void> => {
+    await waitFor(
+      `first answer on ${path}`,
+      () => timedGet(port, path, false, 3000).then((reply) => (reply.status === 200 ? true : undefined)),
+      10_000,
+      2,
+    );
+  };
+  const ours = { ms: [] as number[], rss: [] as number[] };
+  const theirs = { ms: [] as number[], rss: [] as number[] };
+  for (let i = 0; i < settings.starts; i += 1) {
+    const [httpPort, tcpPort] = [await freePort(), await freePort()];
+    let started = performance.now();
+    const daemon = await startDaemon(
+      { JICOFO_ORIG: node.jicofoOrigin, PROSODY_ORIG: node.prosodyOrigin, HTTP_PORT: String(httpPort), TCP_PORT: String(tcpPort) },
+      { status: 'ready\n', wait: false },
+    );
+    await firstAnswer(httpPort, '/signal/health');
+    ours.ms.push(performance.now() - started);
+    await sleep(1000);
+    ours.rss.push(rssMiB(pid(daemon)));
+    await daemon.stop();
+
+    const ports = { http: await freePort(), agent: await freePort() };
+    started = performance.now();
+    const reference = await startReference(settings.referenceScript, ports);
+    await firstAnswer(ports.http, '/');
+    theirs.ms.push(performance.now() - started);
+    await sleep(1000);
+    theirs.rss.push(rssMiB(reference.pid));
+    await reference.stop();
+    settings.log(`  start ${i + 1}: daemon ${ours.ms.at(-1)?.toFixed(0)} ms ${ours.rss.at(-1)?.toFixed(1)} MiB, bare ${theirs.ms.at(-1)?.toFixed(0)} ms ${theirs.rss.at(-1)?.toFixed(1)} MiB`);
+  }
+  raw.startup = { daemon: ours, reference: theirs };
+  const ms = spread(ours.ms);
+  const rssRatio = ratioOf(ours.rss, theirs.rss);
+  return [
+    {
+      id: 'start',
+      name: 'start to first healthy answer',
+      unit: 'ms',
+      daemon: ms,
+      reference: spread(theirs.ms),
+      ratio: ratioOf(ours.ms, theirs.ms),
+      target: '≤ 150 ms median',
+      met: ms.median <= 150,
+    },
+    {
+      id: 'rss:start',
+      name: 'RSS at start',
+      unit: 'MiB',
+      daemon: spread(ours.rss),
+      reference: spread(theirs.rss),
+      ratio: rssRatio,
+      target: 'ratio ≤ 1.25',
+      met: rssRatio.median <= 1.25,
+    },
+  ];
+}
+
+const MIXED_LOAD = `
+-- Mixed load: the health routes, the report, some /metrics scrapes and 404s on ever new URLs.
+local routes = { "/signal/health", "/signal/report", "/health", "/about/health" }
+local n = 0
+request = function()
+  n = n + 1
+  if n % 200 == 0 then return wrk.format("GET", "/metrics") end
+  if n % 10 == 0 then return wrk.format("GET", "/soak/" .. n) end
+  return wrk.format("GET", routes[(n % #routes) + 1])
+end
+`;
+
+/** RSS after a long mixed load and a short rest, against the RSS of the same process at start. */
+export async function soak(settings: Settings, node: FakeSignalNode, raw: Raw): Promise<Figure[]> {
+  const daemon = await startSidecar(node);
+  if (settings.serverCpu !== undefined) pin(pid(daemon), settings.serverCpu);
+  try {
+    await waitFor('healthy', () => timedGet(daemon.httpPort, '/signal/health', false).then((reply) => (reply.status === 200 ? true : undefined)));
+    await sleep(1000);
+    const start = rssMiB(pid(daemon));
+    const [load, agentRun] = await Promise.all([
+      settings.tool === 'wrk'
+        ? httpLoad(settings.tool, { url: `http://127.0.0.1:${daemon.httpPort}/`, connections: settings.connections, seconds: settings.soakSeconds, cpu: settings.loadCpu, script: MIXED_LOAD }, settings.scratch)
+        : httpLoad(settings.tool, { url: `http://127.0.0.1:${daemon.httpPort}/signal/report`, connections: settings.connections, seconds: settings.soakSeconds, cpu: settings.loadCpu }, settings.scratch),
+      agentLoad(daemon.agentPort, 2, settings.soakSeconds, 10_000_000),
+    ]);
+    const peak = rssMiB(pid(daemon));
+    await sleep(5000);
+    const after = rssMiB(pid(daemon));
+    settings.log(`  soak ${settings.soakSeconds} s: ${load.requests} requests, ${agentRun.connections} agent connections; RSS ${start.toFixed(1)} → ${peak.toFixed(1)} (end of load) → ${after.toFixed(1)} MiB`);
+    raw.soak = { seconds: settings.soakSeconds, requests: load.requests, agentConnections: agentRun.connections, startMiB: start, peakMiB: peak, afterMiB: after };
+    return [
+      {
+        id: 'rss:soak',
+        name: `RSS growth after ${settings.soakSeconds} s mixed load + 5 s idle`,
+        unit: 'MiB',
+        daemon: spread([after - start]),
+        reference: null,
+        ratio: null,
+        target: '≤ +15 MiB',
+        met: after - start <= 15,
+      },
+    ];
+  } finally {
+    await daemon.stop();
+  }
+}
+
+interface Verdict {
+  readonly httpStatus: number;
+  readonly agentLine: string;
+}
+
+async function verdict(daemon: Daemon): Promise<Verdict> {
+  const [reply, line] = await Promise.all([
+    timedGet(daemon.httpPort, '/signal/health', false, 2000).catch(() => ({ status: 0 })),
+    agentAnswer(daemon.agentPort, 1000).catch(() => ''),
+  ]);
+  return { httpStatus: reply.status, agentLine: line };
+}
+
+/** Milliseconds until both the HTTP check and the agent agree with `wanted`, watching every 20 ms. */
+async function until(daemon: Daemon, wanted: 'up' | 'down', limitMs: number): Promise<number> {
+  const started = performance.now();
+  let httpAt: number | undefined;
+  let agentAt: number | undefined;
+  while (performance.now() - started < limitMs) {
+    const seen = await verdict(daemon);
+    const at = performance.now() - started;
+    if (httpAt === undefined && seen.httpStatus === (wanted === 'up' ? 200 : 503)) httpAt = at;
+    if (agentAt === undefined && seen.agentLine.startsWith(`${wanted} `)) agentAt = at;
+    if (httpAt !== undefined && agentAt !== undefined) return Math.max(httpAt, agentAt);
+    await sleep(20);
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Failure detection and recovery with POLLING_INTERVAL=5 and no dampening or
+ * grace: each fault is injected at a random phase of the poll loop.
+ */
+export async function failures(settings: Settings, raw: Raw): Promise<Figure[]> {
+  const intervalS = 5;
+  const probeTimeoutS = 3;
+  const node = await new FakeSignalNode().start();
+  const daemon = await startSidecar(node, {
+    POLLING_INTERVAL: String(intervalS),
+    PROBE_TIMEOUT: String(probeTimeoutS),
+    HEALTH_DAMPENING_INTERVAL: '0',
+    DRAIN_GRACE_INTERVAL: '0',
+  });
+  const limitMs = 30_000;
+  const measure = async (fault: Reply): Promise<{ detect: number[]; recover: number[] }> => {
+    const detect: number[] = [];
+    const recover: number[] = [];
+    for (let i = 0; i < settings.failureRepeats; i += 1) {
+      await until(daemon, 'up', limitMs);
+      await sleep(Math.random() * intervalS * 1000);
+      node.set('jicofoHealth', fault);
+      detect.push(await until(daemon, 'down', limitMs));
+      node.set('jicofoHealth', REPLIES.jicofoHealthy());
+      recover.push(await until(daemon, 'up', limitMs));
+      settings.log(`  ${fault.kind === 'hang' ? 'hang' : 'jicofo 500'} ${i + 1}: down after ${detect.at(-1)?.toFixed(0)} ms, up again after ${recover.at(-1)?.toFixed(0)} ms`);
+    }
+    return { detect, recover };
+  };
+  try {
+    await waitFor('healthy', () => timedGet(daemon.httpPort, '/signal/health', false).then((reply) => (reply.status === 200 ? true : undefined)));
+    const hard = await measure(REPLIES.jicofoHardDown());
+    const hang = await measure({ kind: 'hang' });
+    raw.failures = { intervalS, probeTimeoutS, hard, hang };
+    const hardDetect = spread(hard.detect.map((ms) => ms / 1000));
+    const hangDetect = spread(hang.detect.map((ms) => ms / 1000));
+    const recovery = spread(hard.recover.map((ms) => ms / 1000));
+    return [
+      {
+        id: 'detect:500',
+        name: 'jicofo 500 → 503 and agent down',
+        unit: 's',
+        daemon: hardDetect,
+        reference: null,
+        ratio: null,
+        target: '≤ 3 median, ≤ 5.5 worst',
+        met: hardDetect.median <= 3 && hardDetect.max <= 5.5,
+      },
+      {
+        id: 'detect:hang',
+        name: 'jicofo hangs → 503 and agent down',
+        unit: 's',
+        daemon: hangDetect,
+        reference: null,
+        ratio: null,
+        target: `≤ ${intervalS + probeTimeoutS + 0.5} worst`,
+        met: hangDetect.max <= intervalS + probeTimeoutS + 0.5,
+      },
+      {
+        id: 'recover',
+        name: 'jicofo 200 again → 200 and agent up',
+        unit: 's',
+        daemon: recovery,
+        reference: null,
+        ratio: null,
+        target: `≤ ${intervalS + 0.5} worst`,
+        met: recovery.max <= intervalS + 0.5,
+      },
+      {
+        id: 'recover:hang',
+        name: 'after a hang: jicofo 200 again → up',
+        unit: 's',
+        daemon: spread(hang.recover.map((ms) => ms / 1000)),
+        reference: null,
+        ratio: null,
+        target: '',
+        met: null,
+      },
+    ];
+  } finally {
+    await daemon.stop();
+    await node.stop();
+  }
+}
+
+/** CPU used while idle, polling every second. */
+export async function idle(settings: Settings, node: FakeSignalNode, reference: Reference, raw: Raw): Promise<Figure[]> {
+  const daemon = await startSidecar(node, { POLLING_INTERVAL: '1' });
+  try {
+    await sleep(3000);
+    const ours = cpuSeconds(pid(daemon));
+    const theirs = cpuSeconds(reference.pid);
+    await sleep(settings.idleSeconds * 1000);
+    const percent = ((cpuSeconds(pid(daemon)) - ours) / settings.idleSeconds) * 100;
+    const referencePercent = ((cpuSeconds(reference.pid) - theirs) / settings.idleSeconds) * 100;
+    settings.log(`  idle: ${percent.toFixed(2)} % of one core over ${settings.idleSeconds} s (bare ${referencePercent.toFixed(2)} %)`);
+    raw.idle = { seconds: settings.idleSeconds, percent, referencePercent };
+    return [
+      {
+        id: 'idle',
+        name: `idle CPU, POLLING_INTERVAL=1, ${settings.idleSeconds} s`,
+        unit: '% core',
+        daemon: spread([percent]),
+        reference: spread([referencePercent]),
+        ratio: null,
+        target: '≤ 1 %',
+        met: percent <= 1,
+      },
+    ];
+  } finally {
+    await daemon.stop();
+  }
+}
