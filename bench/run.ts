@@ -13,11 +13,11 @@ import * as scenario from './scenarios';
  * `npm run bench`: the built daemon and a bare Node reference, loaded the same
  * way in one run. BENCH_QUICK=1 shortens every phase; BENCH_SOAK_SECONDS and
  * BENCH_REPEATS override the soak length and the paired runs; BENCH_ONLY (a
- * comma list of http, agent, metrics, drain, start, soak, failures) runs only
+ * comma list of http, agent, metrics, drain, start, soak, failures, idle) runs only
  * those phases, for iterating on one figure.
  */
 
-const PHASES = ['http', 'agent', 'metrics', 'drain', 'start', 'soak', 'failures'] as const;
+const PHASES = ['http', 'agent', 'metrics', 'drain', 'start', 'soak', 'failures', 'idle'] as const;
 type Phase = (typeof PHASES)[number];
 
 function phases(): ReadonlySet<Phase> {
@@ -117,9 +117,13 @@ async function main(): Promise<void> {
       log(`soak (${settings.soakSeconds} s)`);
       figures.push(...(await scenario.soak(settings, node, raw)));
     }
-    if (run.has('failures')) {
-      log('failure detection, with idle CPU measured alongside');
-      const [detected, idled] = await Promise.all([scenario.failures(settings, raw), scenario.idle(settings, node, reference, raw)]);
+    // Failure detection mostly waits; idle CPU is measured meanwhile on another daemon.
+    if (run.has('failures') || run.has('idle')) {
+      log([run.has('failures') ? 'failure detection' : '', run.has('idle') ? 'idle CPU' : ''].filter(Boolean).join(', with '));
+      const [detected, idled] = await Promise.all([
+        run.has('failures') ? scenario.failures(settings, raw) : [],
+        run.has('idle') ? scenario.idle(settings, node, reference, raw) : [],
+      ]);
       figures.push(...detected, ...idled);
     }
   } finally {
