@@ -42,7 +42,7 @@ const SOURCE_LABELS: Readonly<Record<SourceName, string>> = {
 
 export function createMetrics(): SidecarMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
 
   const health = new Gauge({ name: 'signal_health', help: 'Signal node reported healthy (1) or not (0)', registers: [registry] });
   const census = new Gauge({ name: 'signal_census', help: 'Last census poll succeeded (1) or not (0)', registers: [registry] });
