@@ -49,6 +49,7 @@ const PATHS = [
   '/about/health',
   '/signal/report',
   '/signal/census',
+  '/signal/events',
   '/signal/health?probe=1',
   '/signal/health/',
   '/Signal/Health',
@@ -106,7 +107,7 @@ void describe('HTTP fast path', () => {
     sidecar = createSidecar(config, { logger: createLogger('error', quiet) });
     const serve = (fastPath: boolean): { server: SidecarHttpServer; metrics: SidecarMetrics } => {
       const metrics = createMetrics();
-      const server = createHttpServer({ state: sidecar.state, metrics, serveMetrics: true, serveCensus: true, onError: () => undefined, fastPath });
+      const server = createHttpServer({ state: sidecar.state, metrics, serveMetrics: true, serveCensus: true, onError: () => undefined, events: () => '{"events":[]}', fastPath });
       return { server, metrics };
     };
     const fast = serve(true);
