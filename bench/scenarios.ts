@@ -5,7 +5,7 @@ import { agentAnswer, freePort, sleep, startDaemon, waitFor, type Daemon } from 
 import { agentLoad, distinctPaths, httpLoad, timedGet, type LoadRun } from './lib/load';
 import { cpuSeconds, percentile, pin, rssMiB, spread, type Spread } from './lib/measure';
 import { startReference, startSidecar, type Reference } from './lib/servers';
-import type { Figure } from './lib/table';
+import { alone, type Figure } from './lib/table';
 
 export interface Settings {
   readonly quick: boolean;
@@ -37,6 +37,35 @@ const ratioOf = (daemon: readonly number[], reference: readonly number[]): Sprea
 
 const pid = (daemon: Daemon): number => daemon.child.pid as number;
 
+interface Pair<T> {
+  readonly daemon: T;
+  readonly reference: T;
+}
+
+/** Runs the reference and the daemon alternately (ABBA…), so drift in the machine's load hits both alike. */
+async function paired<T>(repeats: number, reference: () => Promise<T>, daemon: () => Promise<T>, done: (i: number, pair: Pair<T>) => void): Promise<Pair<T>[]> {
+  const pairs: Pair<T>[] = [];
+  for (let i = 0; i < repeats; i += 1) {
+    let pair: Pair<T>;
+    if (i % 2 === 0) {
+      const theirs = await reference();
+      pair = { reference: theirs, daemon: await daemon() };
+    } else {
+      const ours = await daemon();
+      pair = { daemon: ours, reference: await reference() };
+    }
+    pairs.push(pair);
+    done(i, pair);
+  }
+  return pairs;
+}
+
+/** A figure measured on both, with the ratio taken per pair; `met` judges the median ratio. */
+function compared(id: string, name: string, unit: string, ours: readonly number[], theirs: readonly number[], target = '', met?: (ratio: number) => boolean): Figure {
+  const ratio = ratioOf(ours, theirs);
+  return { id, name, unit, daemon: spread(ours), reference: spread(theirs), ratio, target, met: met === undefined ? null : met(ratio.median) };
+}
+
 interface Served {
   readonly load: LoadRun;
   readonly cpuMicrosPerRequest: number;
@@ -56,62 +85,26 @@ export async function throughput(settings: Settings, daemon: Daemon, reference: 
   // Warm-up: JIT and connection setup out of the measured runs.
   await serveHttp(settings, reference.pid, referenceUrl, 1);
   await serveHttp(settings, pid(daemon), daemonUrl, 1);
-  const runs: { daemon: Served; reference: Served }[] = [];
-  for (let i = 0; i < settings.repeats; i += 1) {
-    let ours: Served;
-    let theirs: Served;
-    if (i % 2 === 0) {
-      theirs = await serveHttp(settings, reference.pid, referenceUrl);
-      ours = await serveHttp(settings, pid(daemon), daemonUrl);
-    } else {
-      ours = await serveHttp(settings, pid(daemon), daemonUrl);
-      theirs = await serveHttp(settings, reference.pid, referenceUrl);
-    }
-    runs.push({ daemon: ours, reference: theirs });
-    settings.log(
-      `  ${path} run ${i + 1}: daemon ${Math.round(ours.load.requestsPerSecond)} req/s ${ours.cpuMicrosPerRequest.toFixed(1)} µs/req, ` +
-        `bare ${Math.round(theirs.load.requestsPerSecond)} req/s ${theirs.cpuMicrosPerRequest.toFixed(1)} µs/req`,
-    );
-  }
+  const runs = await paired(
+    settings.repeats,
+    () => serveHttp(settings, reference.pid, referenceUrl),
+    () => serveHttp(settings, pid(daemon), daemonUrl),
+    (i, { daemon: ours, reference: theirs }) =>
+      settings.log(
+        `  ${path} run ${i + 1}: daemon ${Math.round(ours.load.requestsPerSecond)} req/s ${ours.cpuMicrosPerRequest.toFixed(1)} µs/req, ` +
+          `bare ${Math.round(theirs.load.requestsPerSecond)} req/s ${theirs.cpuMicrosPerRequest.toFixed(1)} µs/req`,
+      ),
+  );
   raw[`http ${path}`] = runs;
   const errors = runs.reduce((sum, run) => sum + run.daemon.load.errors, 0);
   if (errors > 0) settings.log(`  WARNING: ${errors} errors or non-2xx answers from the daemon on ${path}`);
   const rps = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].load.requestsPerSecond);
   const cpu = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].cpuMicrosPerRequest);
   const p99 = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].load.p99Ms);
-  const rpsRatio = ratioOf(rps('daemon'), rps('reference'));
-  const cpuRatio = ratioOf(cpu('daemon'), cpu('reference'));
   return [
-    {
-      id: `http${path}:rps`,
-      name: `GET ${path}, ${settings.connections} keep-alive conns`,
-      unit: 'req/s',
-      daemon: spread(rps('daemon')),
-      reference: spread(rps('reference')),
-      ratio: rpsRatio,
-      target: 'ratio ≥ 0.60',
-      met: rpsRatio.median >= 0.6,
-    },
-    {
-      id: `http${path}:cpu`,
-      name: `GET ${path}, CPU per request`,
-      unit: 'µs',
-      daemon: spread(cpu('daemon')),
-      reference: spread(cpu('reference')),
-      ratio: cpuRatio,
-      target: 'ratio ≤ 2',
-      met: cpuRatio.median <= 2,
-    },
-    {
-      id: `http${path}:p99`,
-      name: `GET ${path}, p99 latency under load`,
-      unit: 'ms',
-      daemon: spread(p99('daemon')),
-      reference: spread(p99('reference')),
-      ratio: ratioOf(p99('daemon'), p99('reference')),
-      target: '',
-      met: null,
-    },
+    compared(`http${path}:rps`, `GET ${path}, ${settings.connections} keep-alive conns`, 'req/s', rps('daemon'), rps('reference'), 'ratio ≥ 0.60', (ratio) => ratio >= 0.6),
+    compared(`http${path}:cpu`, `GET ${path}, CPU per request`, 'µs', cpu('daemon'), cpu('reference'), 'ratio ≤ 2', (ratio) => ratio <= 2),
+    compared(`http${path}:p99`, `GET ${path}, p99 latency under load`, 'ms', p99('daemon'), p99('reference')),
   ];
 }
 
@@ -133,48 +126,22 @@ async function serveAgent(settings: Settings, serverPid: number, port: number, s
 export async function agent(settings: Settings, daemon: Daemon, reference: Reference, raw: Raw): Promise<Figure[]> {
   await serveAgent(settings, reference.pid, reference.agentPort, 1);
   await serveAgent(settings, pid(daemon), daemon.agentPort, 1);
-  const runs: { daemon: Connected; reference: Connected }[] = [];
-  for (let i = 0; i < settings.repeats; i += 1) {
-    let ours: Connected;
-    let theirs: Connected;
-    if (i % 2 === 0) {
-      theirs = await serveAgent(settings, reference.pid, reference.agentPort);
-      ours = await serveAgent(settings, pid(daemon), daemon.agentPort);
-    } else {
-      ours = await serveAgent(settings, pid(daemon), daemon.agentPort);
-      theirs = await serveAgent(settings, reference.pid, reference.agentPort);
-    }
-    runs.push({ daemon: ours, reference: theirs });
-    settings.log(
-      `  agent run ${i + 1}: daemon ${Math.round(ours.perSecond)} conn/s ${ours.cpuMicrosPerConnection.toFixed(1)} µs/conn, ` +
-        `bare ${Math.round(theirs.perSecond)} conn/s ${theirs.cpuMicrosPerConnection.toFixed(1)} µs/conn`,
-    );
-  }
+  const runs = await paired(
+    settings.repeats,
+    () => serveAgent(settings, reference.pid, reference.agentPort),
+    () => serveAgent(settings, pid(daemon), daemon.agentPort),
+    (i, { daemon: ours, reference: theirs }) =>
+      settings.log(
+        `  agent run ${i + 1}: daemon ${Math.round(ours.perSecond)} conn/s ${ours.cpuMicrosPerConnection.toFixed(1)} µs/conn, ` +
+          `bare ${Math.round(theirs.perSecond)} conn/s ${theirs.cpuMicrosPerConnection.toFixed(1)} µs/conn`,
+      ),
+  );
   raw.agent = runs;
   const cpu = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].cpuMicrosPerConnection);
   const rate = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].perSecond);
-  const cpuRatio = ratioOf(cpu('daemon'), cpu('reference'));
   return [
-    {
-      id: 'agent:cpu',
-      name: 'agent, CPU per connection',
-      unit: 'µs',
-      daemon: spread(cpu('daemon')),
-      reference: spread(cpu('reference')),
-      ratio: cpuRatio,
-      target: 'ratio ≤ 1.2',
-      met: cpuRatio.median <= 1.2,
-    },
-    {
-      id: 'agent:rate',
-      name: 'agent, connections/s (client-bound)',
-      unit: 'conn/s',
-      daemon: spread(rate('daemon')),
-      reference: spread(rate('reference')),
-      ratio: ratioOf(rate('daemon'), rate('reference')),
-      target: '',
-      met: null,
-    },
+    compared('agent:cpu', 'agent, CPU per connection', 'µs', cpu('daemon'), cpu('reference'), 'ratio ≤ 1.2', (ratio) => ratio <= 1.2),
+    compared('agent:rate', 'agent, connections/s (client-bound)', 'conn/s', rate('daemon'), rate('reference')),
   ];
 }
 
@@ -259,16 +226,7 @@ export async function drain(settings: Settings, daemon: Daemon, raw: Raw): Promi
   const result = spread(times);
   settings.log(`  drain propagation median ${result.median.toFixed(1)} ms, max ${result.max.toFixed(1)} ms`);
   return [
-    {
-      id: 'drain',
-      name: 'status file → agent says drain',
-      unit: 'ms',
-      daemon: result,
-      reference: null,
-      ratio: null,
-      target: '≤ 100 ms',
-      met: result.max <= 100,
-    },
+    alone('drain', 'status file → agent says drain', 'ms', result, '≤ 100 ms', result.max <= 100),
   ];
 }
 
@@ -309,7 +267,6 @@ export async function startup(settings: Settings, node: FakeSignalNode, raw: Raw
   }
   raw.startup = { daemon: ours, reference: theirs };
   const ms = spread(ours.ms);
-  const rssRatio = ratioOf(ours.rss, theirs.rss);
   return [
     {
       id: 'start',
@@ -321,16 +278,7 @@ export async function startup(settings: Settings, node: FakeSignalNode, raw: Raw
       target: '≤ 150 ms median',
       met: ms.median <= 150,
     },
-    {
-      id: 'rss:start',
-      name: 'RSS at start',
-      unit: 'MiB',
-      daemon: spread(ours.rss),
-      reference: spread(theirs.rss),
-      ratio: rssRatio,
-      target: 'ratio ≤ 1.25',
-      met: rssRatio.median <= 1.25,
-    },
+    compared('rss:start', 'RSS at start', 'MiB', ours.rss, theirs.rss, 'ratio ≤ 1.25', (ratio) => ratio <= 1.25),
   ];
 }
 
@@ -374,26 +322,8 @@ export async function soak(settings: Settings, node: FakeSignalNode, raw: Raw, n
     );
     raw[`soak${variant}`] = { seconds: settings.soakSeconds, requests: load.requests, agentConnections: agentRun.connections, startMiB: start, peakMiB: peak, afterMiB: after, after30sMiB: rested };
     return [
-      {
-        id: nodeOptions === undefined ? 'rss:soak' : `rss:soak:${nodeOptions}`,
-        name: `RSS growth after ${settings.soakSeconds} s mixed load + 5 s idle${variant}`,
-        unit: 'MiB',
-        daemon: spread([after - start]),
-        reference: null,
-        ratio: null,
-        target: '≤ +15 MiB',
-        met: after - start <= 15,
-      },
-      {
-        id: nodeOptions === undefined ? 'rss:rested' : `rss:rested:${nodeOptions}`,
-        name: `  same, after 30 s idle${variant}`,
-        unit: 'MiB',
-        daemon: spread([rested - start]),
-        reference: null,
-        ratio: null,
-        target: '',
-        met: null,
-      },
+      alone(nodeOptions === undefined ? 'rss:soak' : `rss:soak:${nodeOptions}`, `RSS growth after ${settings.soakSeconds} s mixed load + 5 s idle${variant}`, 'MiB', spread([after - start]), '≤ +15 MiB', after - start <= 15),
+      alone(nodeOptions === undefined ? 'rss:rested' : `rss:rested:${nodeOptions}`, `  same, after 30 s idle${variant}`, 'MiB', spread([rested - start])),
     ];
   } finally {
     await daemon.stop();
@@ -467,46 +397,10 @@ export async function failures(settings: Settings, raw: Raw): Promise<Figure[]> 
     const hangDetect = spread(hang.detect.map((ms) => ms / 1000));
     const recovery = spread(hard.recover.map((ms) => ms / 1000));
     return [
-      {
-        id: 'detect:500',
-        name: 'jicofo 500 → 503 and agent down',
-        unit: 's',
-        daemon: hardDetect,
-        reference: null,
-        ratio: null,
-        target: '≤ 3 median, ≤ 5.5 worst',
-        met: hardDetect.median <= 3 && hardDetect.max <= 5.5,
-      },
-      {
-        id: 'detect:hang',
-        name: 'jicofo hangs → 503 and agent down',
-        unit: 's',
-        daemon: hangDetect,
-        reference: null,
-        ratio: null,
-        target: `≤ ${intervalS + probeTimeoutS + 0.5} worst`,
-        met: hangDetect.max <= intervalS + probeTimeoutS + 0.5,
-      },
-      {
-        id: 'recover',
-        name: 'jicofo 200 again → 200 and agent up',
-        unit: 's',
-        daemon: recovery,
-        reference: null,
-        ratio: null,
-        target: `≤ ${intervalS + 0.5} worst`,
-        met: recovery.max <= intervalS + 0.5,
-      },
-      {
-        id: 'recover:hang',
-        name: 'after a hang: jicofo 200 again → up',
-        unit: 's',
-        daemon: spread(hang.recover.map((ms) => ms / 1000)),
-        reference: null,
-        ratio: null,
-        target: '',
-        met: null,
-      },
+      alone('detect:500', 'jicofo 500 → 503 and agent down', 's', hardDetect, '≤ 3 median, ≤ 5.5 worst', hardDetect.median <= 3 && hardDetect.max <= 5.5),
+      alone('detect:hang', 'jicofo hangs → 503 and agent down', 's', hangDetect, `≤ ${intervalS + probeTimeoutS + 0.5} worst`, hangDetect.max <= intervalS + probeTimeoutS + 0.5),
+      alone('recover', 'jicofo 200 again → 200 and agent up', 's', recovery, `≤ ${intervalS + 0.5} worst`, recovery.max <= intervalS + 0.5),
+      alone('recover:hang', 'after a hang: jicofo 200 again → up', 's', spread(hang.recover.map((ms) => ms / 1000))),
     ];
   } finally {
     await daemon.stop();

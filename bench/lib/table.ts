@@ -59,3 +59,8 @@ export function markdownTable(figures: readonly Figure[]): string {
   const rows = tableRows(figures);
   return [`| ${HEADER.join(' | ')} |`, `|${HEADER.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
 }
+
+/** A figure of the daemon alone, with nothing to compare it to. */
+export function alone(id: string, name: string, unit: string, daemon: Spread, target = '', met: boolean | null = null): Figure {
+  return { id, name, unit, daemon, reference: null, ratio: null, target, met };
+}
