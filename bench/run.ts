@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     connections: 32,
     soakSeconds: numberFromEnv('BENCH_SOAK_SECONDS', quick ? 15 : 60),
     starts: quick ? 5 : 9,
-    failureRepeats: quick ? 3 : 8,
+    failureRepeats: quick ? 5 : 8,
     drainRepeats: quick ? 8 : 20,
     idleSeconds: quick ? 10 : 20,
     metricsRequests: quick ? 300 : 1000,
