@@ -5,9 +5,13 @@ import type { Logger } from './logger';
 import type { SidecarMetrics } from './metrics';
 import type { DecisionListener } from './state';
 
-/** Numbers inside a reason (participant counts) change every poll without news. */
+/**
+ * The participant count in `participants 5200 > 5000` moves every poll without
+ * news; every other number in a reason (a status code, a deadline) is news.
+ */
+const reasonKey = (reason: string): string => reason.replace(/^participants \d+ >/, 'participants >');
 const sameReasons = (a: readonly string[], b: readonly string[]): boolean =>
-  a.length === b.length && a.every((reason, i) => reason.replace(/\d+/g, '#') === b[i]?.replace(/\d+/g, '#'));
+  a.length === b.length && a.every((reason, i) => reasonKey(reason) === reasonKey(b[i] ?? ''));
 
 /**
  * Reacts to each decision: metrics, one log line per change (never one per
