@@ -240,7 +240,7 @@ describe('Debian package', { concurrency: false }, () => {
   step('carries the app, production modules only, one conffile and the right Depends', async () => {
     const contents = (await runOk('dpkg-deb', ['-c', deb])).stdout;
     const paths = new Set(contents.split('\n').map((line) => line.split(/\s+/).slice(5).join(' ').replace(/^\./, '').replace(/ -> .*$/, '')));
-    for (const path of [`${APP_DIR}/dist/app.js`, `${APP_DIR}/dist/cli.js`, `${APP_DIR}/package.json`, WRAPPER, UNIT, CONFIG, `${APP_DIR}/observability/alerts.yml`, `${APP_DIR}/observability/grafana-dashboard.json`, '/usr/share/man/man1/signal-sidecar.1.gz']) {
+    for (const path of [`${APP_DIR}/dist/app.js`, `${APP_DIR}/package.json`, WRAPPER, UNIT, CONFIG, `${APP_DIR}/observability/alerts.yml`, `${APP_DIR}/observability/grafana-dashboard.json`, '/usr/share/man/man1/signal-sidecar.1.gz']) {
       assert.ok(paths.has(path), `${path} is in the package`);
     }
     const { dependencies, devDependencies } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, Record<string, string>>;
