@@ -45,6 +45,21 @@ function refusal(error: NodeJS.ErrnoException): string {
   }
 }
 
+/**
+ * A path folded the way Express might match it to a route: decoded, lower
+ * case, without trailing slashes. Looser than Express, so a path whose
+ * folding matches no route can match none in Express either.
+ */
+function looseSpelling(path: string): string {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // A malformed escape: Express compares the raw path then, and so do we.
+  }
+  return decoded.toLowerCase().replace(/\/+$/, '');
+}
+
 export interface SidecarHttpServer {
   readonly server: http.Server;
   listen(port: number, host: string | undefined): Promise<AddressInfo>;
@@ -147,9 +162,15 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
   // Every route, by its exact path, is answered before Express: its router
   // and middleware cost several times what the answer itself does, and a
   // Prometheus scrape should not be what loads it (about 11 MiB). Any other
-  // spelling (trailing slash, other case, encoded characters) still goes to
-  // Express, which keeps its matching rules for it.
+  // spelling of a route (trailing slash, other case, encoded characters)
+  // still goes to Express, which keeps its matching rules for it. A path
+  // that cannot be a spelling of any route gets Express's 404 here, so a
+  // scanner's stream of made-up URLs neither loads Express nor pays for it.
   const hot = deps.fastPath === false ? new Map<string, Handler>() : routes;
+  const looseRoutes = new Set([...routes.keys()].map(looseSpelling));
+  const notFound: Handler = (_req, res) => send(res, 404, TEXT, 'Not Found');
+  const surelyNotFound = (path: string): boolean =>
+    deps.fastPath !== false && path.startsWith('/') && !path.includes('#') && !looseRoutes.has(looseSpelling(path));
 
   /** Same metrics as the Express middleware; a request answered at once is recorded at once. */
   const serveHot = (req: http.IncomingMessage, res: http.ServerResponse, uri: string, handler: Handler): void => {
@@ -173,6 +194,10 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
       const handler = hot.get(path);
       if (handler !== undefined) {
         serveHot(req, res, path, handler);
+        return;
+      }
+      if (surelyNotFound(path)) {
+        serveHot(req, res, OTHER_ROUTE, notFound);
         return;
       }
     }

@@ -56,6 +56,12 @@ const PATHS = [
   '/signal/report/extra',
   '/nowhere',
   '/',
+  '/SIGNAL/REPORT/',
+  '/signal/%68ealth',
+  '/signal/%zz',
+  '/signal//health',
+  '/nowhere/deep/down?x=1',
+  'http://sidecar.example/signal/health',
 ];
 const METHODS = ['GET', 'HEAD', 'POST'];
 
@@ -134,12 +140,14 @@ void describe('HTTP fast path', () => {
       }
     }
     // Two registries count different requests, so only the envelope of a scrape can match.
-    for (const method of METHODS) {
-      const fromExpress = await request(pair.expressPort, method, '/metrics');
-      const fromFast = await request(pair.fastPort, method, '/metrics');
-      const envelope = ({ status, headers }: Answer): unknown[] => [status, headers['content-type'], headers['cache-control']];
-      assert.deepEqual(envelope(fromFast), envelope(fromExpress), `${method} /metrics`);
-      if (method === 'GET') assert.match(fromFast.body, /^# HELP /m);
+    for (const path of ['/metrics', '/Metrics/']) {
+      for (const method of METHODS) {
+        const fromExpress = await request(pair.expressPort, method, path);
+        const fromFast = await request(pair.fastPort, method, path);
+        const envelope = ({ status, headers }: Answer): unknown[] => [status, headers['content-type'], headers['cache-control']];
+        assert.deepEqual(envelope(fromFast), envelope(fromExpress), `${method} ${path}`);
+        if (method === 'GET') assert.match(fromFast.body, /^# HELP /m);
+      }
     }
   };
 
