@@ -17,9 +17,6 @@ import * as scenario from './scenarios';
  * those phases, for iterating on one figure.
  */
 
-/** A 1 MiB semi-space: V8's young generation stays small under load. */
-const SMALL_YOUNG_GENERATION = '--max-semi-space-size=1';
-
 const PHASES = ['http', 'agent', 'metrics', 'drain', 'start', 'soak', 'failures', 'idle'] as const;
 type Phase = (typeof PHASES)[number];
 
@@ -119,9 +116,6 @@ async function main(): Promise<void> {
     if (run.has('soak')) {
       log(`soak (${settings.soakSeconds} s)`);
       figures.push(...(await scenario.soak(settings, node, raw)));
-      // Most of the growth is V8 enlarging its young generation under load;
-      // capping it is a start option (a systemd unit's NODE_OPTIONS), measured apart.
-      figures.push(...(await scenario.soak(settings, node, raw, SMALL_YOUNG_GENERATION)));
     }
     // Failure detection mostly waits; idle CPU is measured meanwhile on another daemon.
     if (run.has('failures') || run.has('idle')) {

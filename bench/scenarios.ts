@@ -292,10 +292,13 @@ request = function()
 end
 `;
 
-/** RSS after a long mixed load and a short rest, against the RSS of the same process at start. */
-export async function soak(settings: Settings, node: FakeSignalNode, raw: Raw, nodeOptions?: string): Promise<Figure[]> {
-  const daemon = await startSidecar(node, nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions });
-  const variant = nodeOptions === undefined ? '' : ` (NODE_OPTIONS=${nodeOptions})`;
+/**
+ * RSS after a long mixed load and a short rest, against the RSS of the same
+ * process at start. The daemon runs as the systemd unit starts it (flags and
+ * environment read from the unit).
+ */
+export async function soak(settings: Settings, node: FakeSignalNode, raw: Raw): Promise<Figure[]> {
+  const daemon = await startSidecar(node);
   if (settings.serverCpu !== undefined) pin(pid(daemon), settings.serverCpu);
   try {
     await waitFor('healthy', () => timedGet(daemon.httpPort, '/signal/health', false).then((reply) => (reply.status === 200 ? true : undefined)));
@@ -310,18 +313,18 @@ export async function soak(settings: Settings, node: FakeSignalNode, raw: Raw, n
     const peak = rssMiB(pid(daemon));
     await sleep(5000);
     const after = rssMiB(pid(daemon));
-    // V8 gives back the heap it grew only once allocation has been quiet for a
-    // while (its memory reducer); a later sample tells growth from a leak.
+    // The daemon collects on its first quiet second (src/idle-trim.ts); V8's own
+    // memory reducer follows 10 to 20 s later. A late sample tells growth from a leak.
     await sleep(25_000);
     const rested = rssMiB(pid(daemon));
     settings.log(
-      `  soak${variant} ${settings.soakSeconds} s: ${load.requests} requests, ${agentRun.connections} agent connections; ` +
+      `  soak ${settings.soakSeconds} s: ${load.requests} requests, ${agentRun.connections} agent connections; ` +
         `RSS ${start.toFixed(1)} → ${peak.toFixed(1)} (end of load) → ${after.toFixed(1)} (5 s idle) → ${rested.toFixed(1)} MiB (30 s idle)`,
     );
-    raw[`soak${variant}`] = { seconds: settings.soakSeconds, requests: load.requests, agentConnections: agentRun.connections, startMiB: start, peakMiB: peak, afterMiB: after, after30sMiB: rested };
+    raw.soak = { seconds: settings.soakSeconds, requests: load.requests, agentConnections: agentRun.connections, startMiB: start, peakMiB: peak, afterMiB: after, after30sMiB: rested };
     return [
-      alone(nodeOptions === undefined ? 'rss:soak' : `rss:soak:${nodeOptions}`, `RSS growth after ${settings.soakSeconds} s mixed load + 5 s idle${variant}`, 'MiB', spread([after - start]), '≤ +15 MiB', after - start <= 15),
-      alone(nodeOptions === undefined ? 'rss:rested' : `rss:rested:${nodeOptions}`, `  same, after 30 s idle${variant}`, 'MiB', spread([rested - start])),
+      alone('rss:soak', `RSS growth after ${settings.soakSeconds} s mixed load + 5 s idle`, 'MiB', spread([after - start]), '≤ +15 MiB', after - start <= 15),
+      alone('rss:rested', '  same, after 30 s idle', 'MiB', spread([rested - start])),
     ];
   } finally {
     await daemon.stop();

@@ -1,6 +1,7 @@
 import dotenv from 'dotenv';
 import { runCli } from './cli';
 import { loadConfig } from './config';
+import { startIdleTrim } from './idle-trim';
 import { createLogger } from './logger';
 import { createSidecar } from './sidecar';
 
@@ -66,10 +67,14 @@ function main(): void {
     process.exit(1);
   });
 
-  sidecar.start().catch((error: unknown) => {
-    logger.error('cannot start', { error: error instanceof Error ? error.message : String(error) });
-    process.exit(1);
-  });
+  const gc = globalThis.gc;
+  sidecar.start().then(
+    () => startIdleTrim(gc === undefined ? undefined : () => { gc(); gc(); }, logger),
+    (error: unknown) => {
+      logger.error('cannot start', { error: error instanceof Error ? error.message : String(error) });
+      process.exit(1);
+    },
+  );
 }
 
 main();

@@ -7,6 +7,32 @@ import { join, resolve } from 'node:path';
 export const ROOT = resolve(__dirname, '..', '..');
 export const DAEMON = join(ROOT, 'dist', 'app.js');
 
+/** How the systemd unit starts the daemon: node's flags and the environment it sets. */
+export interface Launch {
+  readonly nodeFlags: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * Reads the launch from debian/signal-sidecar.service itself, so the tests
+ * and the bench run the daemon exactly as the package does.
+ */
+export function shippedLaunch(unitFile = join(ROOT, 'debian', 'signal-sidecar.service')): Launch {
+  const lines = readFileSync(unitFile, 'utf8').split('\n');
+  const execStart = lines.find((line) => line.startsWith('ExecStart='));
+  if (execStart === undefined) throw new Error(`${unitFile} has no ExecStart`);
+  const words = execStart.slice('ExecStart='.length).trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  for (const line of lines.filter((candidate) => candidate.startsWith('Environment='))) {
+    const assignment = line.slice('Environment='.length).replace(/^"(.*)"$/, '$1');
+    const equals = assignment.indexOf('=');
+    env[assignment.slice(0, equals)] = assignment.slice(equals + 1);
+  }
+  return { nodeFlags: words.slice(1, -1), env };
+}
+
+const LAUNCH = shippedLaunch();
+
 /** A free loopback port, found by binding port 0 and letting it go. */
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {
@@ -137,9 +163,10 @@ export async function startDaemon(
   if (options.status !== undefined) writeFileSync(statusFile, options.status);
   const httpPort = env.HTTP_PORT !== undefined ? Number(env.HTTP_PORT) : await freePort();
   const agentPort = env.TCP_PORT !== undefined ? Number(env.TCP_PORT) : await freePort();
-  const child = spawn(process.execPath, [DAEMON], {
+  const child = spawn(process.execPath, [...LAUNCH.nodeFlags, DAEMON], {
     cwd: options.cwd ?? dir,
     env: {
+      ...LAUNCH.env,
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HTTP_HOST: '127.0.0.1',
       TCP_HOST: '127.0.0.1',

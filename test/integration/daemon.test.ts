@@ -56,6 +56,12 @@ describe('the daemon against a fake signal node', () => {
     assert.equal((await get(d.httpPort, '/nope')).status, 404);
   });
 
+  it('started as the systemd unit starts it, it can give back the heap a burst grew', async () => {
+    const d = await start({ LOG_LEVEL: 'debug' });
+    await waitFor('the heap trim to be armed', () => (d.logs().some((line) => String(line.message).startsWith('heap trim on')) ? true : undefined));
+    assert.ok(!d.logs().some((line) => String(line.message).startsWith('heap trim off')));
+  });
+
   it('drain reaches the agent through the file watch, long before the next poll', async () => {
     const d = await start({ POLLING_INTERVAL: '60' });
     await agentSays(d, 'up ready 100%\n');
