@@ -121,6 +121,8 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
     });
   }
 
+  const notFound: Handler = (_req, res) => send(res, 404, TEXT, 'Not Found');
+
   /**
    * Express serves everything off the fast path. It is loaded at the first
    * such request, not at start: load balancers and the agent never need it,
@@ -142,7 +144,7 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
       next();
     });
     for (const [path, handler] of routes) app.get(path, handler);
-    app.use((_req, res) => send(res, 404, TEXT, 'Not Found'));
+    app.use(notFound);
     return app;
   };
   let app: Promise<Express> | undefined;
@@ -166,11 +168,11 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
   // still goes to Express, which keeps its matching rules for it. A path
   // that cannot be a spelling of any route gets Express's 404 here, so a
   // scanner's stream of made-up URLs neither loads Express nor pays for it.
-  const hot = deps.fastPath === false ? new Map<string, Handler>() : routes;
+  const fastPath = deps.fastPath !== false;
+  const hot = fastPath ? routes : new Map<string, Handler>();
   const looseRoutes = new Set([...routes.keys()].map(looseSpelling));
-  const notFound: Handler = (_req, res) => send(res, 404, TEXT, 'Not Found');
   const surelyNotFound = (path: string): boolean =>
-    deps.fastPath !== false && path.startsWith('/') && !path.includes('#') && !looseRoutes.has(looseSpelling(path));
+    fastPath && path.startsWith('/') && !path.includes('#') && !looseRoutes.has(looseSpelling(path));
 
   /** Same metrics as the Express middleware; a request answered at once is recorded at once. */
   const serveHot = (req: http.IncomingMessage, res: http.ServerResponse, uri: string, handler: Handler): void => {
