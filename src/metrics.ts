@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricType } from 'prom-client';
 import type { SourceName } from './decision/samples';
+import { LOOP_DELAY_METRICS, registerLoopDelay } from './loop-delay';
 
 /** Metric names are the original's (dashboards depend on them) plus per-source probe metrics. */
 export interface SidecarMetrics {
@@ -112,6 +113,9 @@ class RequestDurations extends Histogram<DurationLabel> {
 /** Methods outside this set share one label value, so the label set cannot grow. */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
 
+/** The longest timer interval Node accepts (2^31 - 1 ms, about 24.8 days). */
+const NEVER_MS = 2 ** 31 - 1;
+
 const SOURCE_LABELS: Readonly<Record<SourceName, string>> = {
   jicofoHealth: 'jicofo_health',
   jicofoStats: 'jicofo_stats',
@@ -122,7 +126,11 @@ const SOURCE_LABELS: Readonly<Record<SourceName, string>> = {
 
 export function createMetrics(): SidecarMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
+  // prom-client's event-loop collector cannot be left out, only replaced:
+  // its timer is set to the longest interval Node takes, so it never wakes.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: NEVER_MS });
+  for (const name of LOOP_DELAY_METRICS) registry.removeSingleMetric(name);
+  registerLoopDelay(registry);
 
   const health = new Gauge({ name: 'signal_health', help: 'Signal node reported healthy (1) or not (0)', registers: [registry] });
   const census = new Gauge({ name: 'signal_census', help: 'Last census poll succeeded (1) or not (0)', registers: [registry] });
