@@ -1,10 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricType } from 'prom-client';
 import type { SourceName } from './decision/samples';
 import { LOOP_DELAY_METRICS, registerLoopDelay } from './loop-delay';
+import { renderMetrics } from './metrics-text';
 
 /** Metric names are the original's (dashboards depend on them) plus per-source probe metrics. */
 export interface SidecarMetrics {
   readonly registry: Registry;
+  /** The /metrics page: the registry in Prometheus text format. */
+  render(): Promise<string>;
   readonly health: Gauge;
   readonly census: Gauge;
   readonly sumSquared: Gauge;
@@ -250,6 +253,7 @@ export function createMetrics(): SidecarMetrics {
 
   return {
     registry,
+    render: () => renderMetrics(registry),
     health,
     census,
     sumSquared,

@@ -111,7 +111,7 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
   }
   if (deps.serveMetrics) {
     routes.set('/metrics', (_req, res) => {
-      metrics.registry.metrics().then(
+      metrics.render().then(
         (text) => send(res, 200, metrics.registry.contentType, text),
         (error: unknown) => {
           deps.onError(error);
