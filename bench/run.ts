@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     failureRepeats: quick ? 5 : 8,
     drainRepeats: quick ? 8 : 20,
     idleSeconds: quick ? 10 : 20,
-    metricsRequests: quick ? 300 : 1000,
+    metricsSeconds: quick ? 1 : 3,
     distinctUrls: 20_000,
     serverCpu: pinned ? serverCpu : undefined,
     loadCpu: pinned ? loadCpu : undefined,
