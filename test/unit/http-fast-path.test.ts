@@ -38,6 +38,8 @@ function request(port: number, method: string, path: string): Promise<Answer> {
         resolve({ status: res.statusCode ?? 0, headers, body });
       });
     });
+    // A request left unanswered fails here, named, instead of holding the run.
+    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
     req.once('error', reject);
     req.end();
   });
@@ -137,11 +139,12 @@ void describe('HTTP fast path', () => {
    * metrics still match.
    */
   const askBoth = async (method: string, path: string): Promise<{ fromFast: Answer; fromExpress: Answer }> => {
-    for (;;) {
+    for (let attempt = 1; ; attempt += 1) {
       const decided = sidecar.state.current;
       const fromExpress = await request(pair.expressPort, method, path);
       const fromFast = await request(pair.fastPort, method, path);
       if (sidecar.state.current === decided) return { fromFast, fromExpress };
+      if (attempt === 20) throw new Error(`${method} ${path}: a new decision landed between the two requests 20 times in a row`);
     }
   };
 
