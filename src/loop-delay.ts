@@ -41,45 +41,42 @@ export function delayOf(previousMs: number, nowMs: number, intervalMs: number): 
   return Math.max(0, nowMs - previousMs - intervalMs) / 1000;
 }
 
+/** Running figures of the delays since the last scrape; `squares` is Welford's sum of squared distances from the mean. */
+interface Running {
+  count: number;
+  mean: number;
+  squares: number;
+  min: number;
+  max: number;
+}
+
+const nothingYet = (): Running => ({ count: 0, mean: 0, squares: 0, min: Infinity, max: 0 });
+
 /** Delay samples between two scrapes: exact min, max, mean and deviation; percentiles to three digits. */
 export class DelayWindow {
-  private count = 0;
-  private mean = 0;
-  /** Sum of squared distances from the mean (Welford), so the deviation stays exact for small delays. */
-  private squares = 0;
-  private min = Infinity;
-  private max = 0;
+  private running = nothingYet();
   private readonly micros: RecordableHistogram = createHistogram({ lowest: 1, highest: LONGEST_MICROS, figures: 3 });
 
   record(seconds: number): void {
-    this.count += 1;
-    const distance = seconds - this.mean;
-    this.mean += distance / this.count;
-    this.squares += distance * (seconds - this.mean);
-    this.min = Math.min(this.min, seconds);
-    this.max = Math.max(this.max, seconds);
+    const running = this.running;
+    running.count += 1;
+    // Welford's update keeps the deviation exact for small delays.
+    const distance = seconds - running.mean;
+    running.mean += distance / running.count;
+    running.squares += distance * (seconds - running.mean);
+    running.min = Math.min(running.min, seconds);
+    running.max = Math.max(running.max, seconds);
     this.micros.record(Math.min(LONGEST_MICROS, Math.max(1, Math.round(seconds * 1e6))));
   }
 
   /** The summary of the samples so far, and a fresh start for the next scrape. */
   take(): DelaySummary {
-    if (this.count === 0) return NO_DELAYS;
+    const { count, mean, squares, min, max } = this.running;
+    if (count === 0) return NO_DELAYS;
     // The histogram holds whole microseconds from 1 up; the exact extremes bound what it says.
-    const percentile = (p: number): number => Math.min(this.max, Math.max(this.min, this.micros.percentile(p) / 1e6));
-    const summary: DelaySummary = {
-      min: this.min,
-      max: this.max,
-      mean: this.mean,
-      stddev: Math.sqrt(this.squares / this.count),
-      p50: percentile(50),
-      p90: percentile(90),
-      p99: percentile(99),
-    };
-    this.count = 0;
-    this.mean = 0;
-    this.squares = 0;
-    this.min = Infinity;
-    this.max = 0;
+    const percentile = (p: number): number => Math.min(max, Math.max(min, this.micros.percentile(p) / 1e6));
+    const summary: DelaySummary = { min, max, mean, stddev: Math.sqrt(squares / count), p50: percentile(50), p90: percentile(90), p99: percentile(99) };
+    this.running = nothingYet();
     this.micros.reset();
     return summary;
   }
