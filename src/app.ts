@@ -1,8 +1,8 @@
 import dotenv from 'dotenv';
-import { runCli } from './cli';
-import { loadConfig } from './config';
-import { startIdleTrim } from './idle-trim';
-import { createLogger } from './logger';
+import { runCli } from './cli/cli';
+import { loadConfig } from './config/config';
+import { startIdleTrim } from './runtime/idle-trim';
+import { createLogger } from './runtime/logger';
 import { createSidecar } from './sidecar';
 
 /** sysexits EX_CONFIG: systemd units can stop restarting on it. */

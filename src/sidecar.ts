@@ -1,20 +1,20 @@
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { Agent } from './agent';
-import { createHttpProbe, type HttpProbe } from './collectors/http-probe';
-import { readStatusFile, type StatusFileSample } from './collectors/status-file';
-import type { Config } from './config';
-import { createDumpRunner, type Spawn } from './dump';
-import { History, stateEvent } from './history';
-import { createHttpServer } from './http/server';
-import type { Logger } from './logger';
-import { createMetrics, type SidecarMetrics } from './metrics';
-import { createNotifier, type Post } from './notify';
-import { Poller } from './poller';
-import { buildSources } from './sources';
-import { SignalState } from './state';
-import { watchStatusFile, type StatusWatch } from './status-watch';
-import { watchTransitions } from './transitions';
+import { Agent } from './serve/agent';
+import { createHttpProbe, type HttpProbe } from './collect/http-probe';
+import { readStatusFile, type StatusFileSample } from './collect/status-file';
+import type { Config } from './config/config';
+import { createDumpRunner, type Spawn } from './react/dump';
+import { History, stateEvent } from './react/history';
+import { createHttpServer } from './serve/http-server';
+import type { Logger } from './runtime/logger';
+import { createMetrics, type SidecarMetrics } from './serve/metrics/metrics';
+import { createNotifier, type Post } from './react/notify';
+import { Poller } from './collect/poller';
+import { buildSources } from './collect/sources';
+import { SignalState } from './decide/state';
+import { watchStatusFile, type StatusWatch } from './react/status-watch';
+import { watchTransitions } from './react/transitions';
 
 export interface SidecarDeps {
   readonly logger: Logger;

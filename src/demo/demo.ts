@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../config';
-import { createLogger } from '../logger';
+import { loadConfig } from '../config/config';
+import { createLogger } from '../runtime/logger';
 import { createSidecar } from '../sidecar';
 import { FakeSignalNode, REPLIES, type Reply } from './fake-signal-node';
 

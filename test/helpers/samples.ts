@@ -1,8 +1,8 @@
-import type { ProbeResult } from '../../src/collectors/http-probe';
-import { parseCensus } from '../../src/collectors/census';
-import { parseJicofoStats } from '../../src/collectors/jicofo-stats';
-import type { DecisionSettings } from '../../src/decision/observe';
-import type { Samples } from '../../src/decision/samples';
+import type { ProbeResult } from '../../src/collect/http-probe';
+import { parseCensus } from '../../src/collect/census';
+import { parseJicofoStats } from '../../src/collect/jicofo-stats';
+import type { DecisionSettings } from '../../src/decide/observe';
+import type { Samples } from '../../src/decide/samples';
 import { fixture } from '../../src/demo/fake-signal-node';
 
 /** How an upstream answered, in the words of a test. */

@@ -17,8 +17,8 @@ import {
   versionText,
   writeStatusFile,
   type FetchedReport,
-} from '../../src/cli';
-import { loadConfig, VARIABLES, type Config } from '../../src/config';
+} from '../../src/cli/cli';
+import { loadConfig, VARIABLES, type Config } from '../../src/config/config';
 import { ROOT } from '../helpers/daemon';
 
 /** The report of the contract, as the daemon sends it. */

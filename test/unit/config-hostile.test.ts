@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config/config';
 import { BAD_VALUES } from '../helpers/bad-config';
 
 describe('loadConfig refuses every bad value with one line naming it', () => {

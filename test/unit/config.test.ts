@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { VARIABLES, loadConfig } from '../../src/config';
+import { VARIABLES, loadConfig } from '../../src/config/config';
 
 describe('configuration', () => {
   it('has the contract defaults with an empty environment', () => {

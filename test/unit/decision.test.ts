@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideAfterPoll, decideAgain, type Decision } from '../../src/decision/decide';
-import { FRESH_MEMORY, type FlapMemory } from '../../src/decision/flap';
-import type { DecisionSettings } from '../../src/decision/observe';
-import type { Samples } from '../../src/decision/samples';
+import { decideAfterPoll, decideAgain, type Decision } from '../../src/decide/decide';
+import { FRESH_MEMORY, type FlapMemory } from '../../src/decide/flap';
+import type { DecisionSettings } from '../../src/decide/observe';
+import type { Samples } from '../../src/decide/samples';
 import { SETTINGS, samples, statsWith, type Node } from '../helpers/samples';
 
 const T0 = Date.UTC(2026, 0, 1);

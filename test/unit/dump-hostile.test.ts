@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { createDumpRunner } from '../../src/dump';
-import { createLogger } from '../../src/logger';
+import { createDumpRunner } from '../../src/react/dump';
+import { createLogger } from '../../src/runtime/logger';
 import { waitFor } from '../helpers/daemon';
 
 interface Line {

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config/config';
 import { FakeSignalNode, REPLIES } from '../../src/demo/fake-signal-node';
-import { createHttpServer, type SidecarHttpServer } from '../../src/http/server';
-import { createLogger } from '../../src/logger';
-import { createMetrics, type SidecarMetrics } from '../../src/metrics';
+import { createHttpServer, type SidecarHttpServer } from '../../src/serve/http-server';
+import { createLogger } from '../../src/runtime/logger';
+import { createMetrics, type SidecarMetrics } from '../../src/serve/metrics/metrics';
 import { createSidecar, type Sidecar } from '../../src/sidecar';
 import { freePort, waitFor } from '../helpers/daemon';
 

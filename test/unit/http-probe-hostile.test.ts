@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createHttpProbe } from '../../src/collectors/http-probe';
+import { createHttpProbe } from '../../src/collect/http-probe';
 import { FakeSignalNode, REPLIES, answer, redirect } from '../../src/demo/fake-signal-node';
 
 const MiB = 1024 * 1024;

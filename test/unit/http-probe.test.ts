@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createHttpProbe } from '../../src/collectors/http-probe';
+import { createHttpProbe } from '../../src/collect/http-probe';
 import { FakeSignalNode, REPLIES, answer } from '../../src/demo/fake-signal-node';
 
 /** The probe as the collectors see it: every upstream failure is data, within the deadline. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { TRIM_SETTINGS, shouldTrim } from '../../src/idle-trim';
+import { TRIM_SETTINGS, shouldTrim } from '../../src/runtime/idle-trim';
 import { ROOT, shippedLaunch } from '../helpers/daemon';
 
 const MiB = 1024 * 1024;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseJicofoStats } from '../../src/collectors/jicofo-stats';
+import { parseJicofoStats } from '../../src/collect/jicofo-stats';
 import { fixture } from '../../src/demo/fake-signal-node';
 
 describe('parseJicofoStats refuses what is not a count', () => {

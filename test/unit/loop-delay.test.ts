@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { DelayWindow, LOOP_DELAY_METRICS, NO_DELAYS, SAMPLE_INTERVAL_MS, delayOf } from '../../src/loop-delay';
-import { createMetrics } from '../../src/metrics';
+import { DelayWindow, LOOP_DELAY_METRICS, NO_DELAYS, SAMPLE_INTERVAL_MS, delayOf } from '../../src/serve/metrics/loop-delay';
+import { createMetrics } from '../../src/serve/metrics/metrics';
 
 const close = (actual: number, expected: number, what: string): void => {
   assert.ok(Math.abs(actual - expected) <= expected * 0.001 + 1e-9, `${what}: ${actual} is not ${expected}`);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
-import { createMetrics } from '../../src/metrics';
-import { renderMetrics } from '../../src/metrics-text';
+import { createMetrics } from '../../src/serve/metrics/metrics';
+import { renderMetrics } from '../../src/serve/metrics/metrics-text';
 
 /**
  * Everything but the samples of the metrics that measure the process itself:

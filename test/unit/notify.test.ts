@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { buildReport } from '../../src/decision/report';
-import { History, stateEvent } from '../../src/history';
-import { createLogger } from '../../src/logger';
-import { createNotifier, type NotifyOutcome, type Post } from '../../src/notify';
-import { observe } from '../../src/decision/observe';
+import { buildReport } from '../../src/decide/report';
+import { History, stateEvent } from '../../src/react/history';
+import { createLogger } from '../../src/runtime/logger';
+import { createNotifier, type NotifyOutcome, type Post } from '../../src/react/notify';
+import { observe } from '../../src/decide/observe';
 import { SETTINGS, samples } from '../helpers/samples';
 
 const quietLogger = () => createLogger('error', new PassThrough());

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseCensus } from '../../src/collectors/census';
-import { parseJicofoStats } from '../../src/collectors/jicofo-stats';
-import { statusContents } from '../../src/collectors/status-file';
+import { parseCensus } from '../../src/collect/census';
+import { parseJicofoStats } from '../../src/collect/jicofo-stats';
+import { statusContents } from '../../src/collect/status-file';
 import { fixture } from '../../src/demo/fake-signal-node';
 
 describe('jicofo /stats', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { VARIABLES } from '../../src/config';
+import { VARIABLES } from '../../src/config/config';
 
 const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
 const rows = new Map(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { createMetrics } from '../../src/metrics';
+import { createMetrics } from '../../src/serve/metrics/metrics';
 
 /**
  * The request metrics are counted in plain numbers and rendered when read.

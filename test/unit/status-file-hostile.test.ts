@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { readStatusFile, type StatusFileSample } from '../../src/collectors/status-file';
+import { readStatusFile, type StatusFileSample } from '../../src/collect/status-file';
 
 const ROOT = resolve(__dirname, '..', '..');
 /** An unprivileged account: root reads a chmod 000 file, so unreadability is shown as this user. */
@@ -80,7 +80,7 @@ describe('readStatusFile on hostile status files', () => {
     // As root the permission bits do not apply, so the read runs in a child
     // under the unprivileged account, as the packaged daemon does.
     const asNobody = process.getuid?.() === 0 ? { uid: NOBODY, gid: NOBODY } : {};
-    const code = `require(${JSON.stringify(join(ROOT, 'src', 'collectors', 'status-file.ts'))})
+    const code = `require(${JSON.stringify(join(ROOT, 'src', 'collect', 'status-file.ts'))})
       .readStatusFile(${JSON.stringify(path)}).then((s) => process.stdout.write(JSON.stringify(s)));`;
     const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
       cwd: ROOT,

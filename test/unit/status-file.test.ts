@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { readStatusFile } from '../../src/collectors/status-file';
+import { readStatusFile } from '../../src/collect/status-file';
 
 describe('reading the status file while it is rewritten', () => {
   const dir = mkdtempSync(join(tmpdir(), 'status-file-'));

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { watchStatusFile } from '../../src/status-watch';
+import { watchStatusFile } from '../../src/react/status-watch';
 import { sleep, waitFor } from '../helpers/daemon';
 
 /** Retry of a lost watch; the daemon uses the polling interval, shortened here. */

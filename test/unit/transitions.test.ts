@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../../src/config';
-import { decideAfterPoll } from '../../src/decision/decide';
-import { FRESH_MEMORY, type FlapMemory } from '../../src/decision/flap';
-import { createLogger } from '../../src/logger';
-import { createMetrics } from '../../src/metrics';
-import type { Rendered } from '../../src/state';
-import { watchTransitions } from '../../src/transitions';
+import { loadConfig } from '../../src/config/config';
+import { decideAfterPoll } from '../../src/decide/decide';
+import { FRESH_MEMORY, type FlapMemory } from '../../src/decide/flap';
+import { createLogger } from '../../src/runtime/logger';
+import { createMetrics } from '../../src/serve/metrics/metrics';
+import type { Rendered } from '../../src/decide/state';
+import { watchTransitions } from '../../src/react/transitions';
 import { samples, statsWith, type Node } from '../helpers/samples';
 
 /** Feeds polls through the real decision core into the listener and returns the log lines it wrote. */

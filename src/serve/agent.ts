@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { SignalState } from './state';
+import type { SignalState } from '../decide/state';
 
 export interface AgentDeps {
   readonly state: SignalState;

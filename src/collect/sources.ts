@@ -1,11 +1,11 @@
-import { collectCensus } from './collectors/census';
-import { answeredOk, type HttpProbe } from './collectors/http-probe';
-import { collectJicofoHealth } from './collectors/jicofo-health';
-import { collectJicofoStats } from './collectors/jicofo-stats';
-import { collectProsody } from './collectors/prosody-bosh';
-import type { StatusFileSample } from './collectors/status-file';
-import type { Config } from './config';
-import type { Samples, SourceName } from './decision/samples';
+import { collectCensus } from './census';
+import { answeredOk, type HttpProbe } from './http-probe';
+import { collectJicofoHealth } from './jicofo-health';
+import { collectJicofoStats } from './jicofo-stats';
+import { collectProsody } from './prosody-bosh';
+import type { StatusFileSample } from './status-file';
+import type { Config } from '../config/config';
+import type { Samples, SourceName } from '../decide/samples';
 
 /** One polled source: how to collect it, and what counts as a successful probe. */
 export interface Source<K extends SourceName = SourceName> {

@@ -1,4 +1,4 @@
-import type { Samples, SourceName } from './decision/samples';
+import type { Samples, SourceName } from '../decide/samples';
 import type { Source } from './sources';
 
 export interface PollerDeps {

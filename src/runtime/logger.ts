@@ -1,5 +1,5 @@
 import winston from 'winston';
-import type { LogLevel } from './config';
+import type { LogLevel } from '../config/config';
 
 export type Logger = winston.Logger;
 

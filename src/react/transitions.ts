@@ -1,9 +1,9 @@
-import { HEALTH_404_HINT } from './collectors/jicofo-health';
-import type { Config } from './config';
+import { HEALTH_404_HINT } from '../collect/jicofo-health';
+import type { Config } from '../config/config';
 import type { Component } from './dump';
-import type { Logger } from './logger';
-import type { SidecarMetrics } from './metrics';
-import type { DecisionListener } from './state';
+import type { Logger } from '../runtime/logger';
+import type { SidecarMetrics } from '../serve/metrics/metrics';
+import type { DecisionListener } from '../decide/state';
 
 /**
  * The participant count in `participants 5200 > 5000` moves every poll without

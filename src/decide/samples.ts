@@ -1,7 +1,7 @@
-import type { CensusSample } from '../collectors/census';
-import type { ProbeResult } from '../collectors/http-probe';
-import type { JicofoStatsSample } from '../collectors/jicofo-stats';
-import type { StatusFileSample } from '../collectors/status-file';
+import type { CensusSample } from '../collect/census';
+import type { ProbeResult } from '../collect/http-probe';
+import type { JicofoStatsSample } from '../collect/jicofo-stats';
+import type { StatusFileSample } from '../collect/status-file';
 
 /** The latest completed result of every source; null until its first probe completes. */
 export interface Samples {

@@ -1,7 +1,7 @@
-import { promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { basename, dirname, join } from 'node:path';
-import { loadConfig, VARIABLES, type Config, type Environment } from './config';
+import { loadConfig, VARIABLES, type Config, type Environment } from '../config/config';
 
 /**
  * The operator's command line: `signal-sidecar <command>`. Everything here
@@ -150,7 +150,18 @@ export function configTemplate(): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function versionText(packageJsonPath = join(__dirname, '..', 'package.json')): string {
+/**
+ * The nearest package.json above this module: dist/app.js when bundled,
+ * src/cli/ when the tests load the source.
+ */
+function ownPackageJson(from = __dirname): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate) || dirname(dir) === dir) return candidate;
+  }
+}
+
+export function versionText(packageJsonPath = ownPackageJson()): string {
   const { version } = JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { version?: unknown };
   return `${PROGRAM} ${typeof version === 'string' ? version : 'unknown'}\n`;
 }

@@ -1,5 +1,5 @@
-import type { Census } from '../collectors/census';
-import { answeredOk, type ProbeResult } from '../collectors/http-probe';
+import type { Census } from '../collect/census';
+import { answeredOk, type ProbeResult } from '../collect/http-probe';
 import type { Samples } from './samples';
 
 export type Status = 'ready' | 'drain' | 'maint' | 'unknown';

@@ -2,8 +2,8 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type createExpress from 'express';
 import type { Express } from 'express';
-import type { SidecarMetrics } from '../metrics';
-import type { SignalState } from '../state';
+import type { SidecarMetrics } from './metrics/metrics';
+import type { SignalState } from '../decide/state';
 
 export interface HttpDeps {
   readonly state: SignalState;

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricType } from 'prom-client';
-import type { SourceName } from './decision/samples';
+import type { SourceName } from '../../decide/samples';
 import { LOOP_DELAY_METRICS, registerLoopDelay } from './loop-delay';
 import { renderMetrics } from './metrics-text';
 

@@ -1,4 +1,4 @@
-import type { Report } from './decision/report';
+import type { Report } from '../decide/report';
 
 /** One change of the reported state, as /signal/events and notifications carry it. */
 export interface StateEvent {

@@ -1,6 +1,6 @@
-import type { Report } from './decision/report';
+import type { Report } from '../decide/report';
 import type { StateEvent } from './history';
-import type { Logger } from './logger';
+import type { Logger } from '../runtime/logger';
 
 export type NotifyOutcome = 'delivered' | 'failed' | 'dropped';
 

@@ -1,7 +1,7 @@
-import { decideAfterPoll, decideAgain, type Decision } from './decision/decide';
-import { FRESH_MEMORY, type FlapMemory } from './decision/flap';
-import type { DecisionSettings } from './decision/observe';
-import { NO_SAMPLES, type Samples, type SourceName } from './decision/samples';
+import { decideAfterPoll, decideAgain, type Decision } from './decide';
+import { FRESH_MEMORY, type FlapMemory } from './flap';
+import type { DecisionSettings } from './observe';
+import { NO_SAMPLES, type Samples, type SourceName } from './samples';
 
 /** What the servers send, rendered once per decision so requests only copy bytes. */
 export interface Rendered {
