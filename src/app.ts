@@ -1,6 +1,6 @@
-import dotenv from 'dotenv';
 import { runCli } from './cli/cli';
 import { loadConfig } from './config/config';
+import { layered, readConfigFile } from './config/config-file';
 import { startIdleTrim } from './runtime/idle-trim';
 import { createLogger } from './runtime/logger';
 import { createSidecar } from './sidecar';
@@ -11,12 +11,13 @@ const EXIT_CONFIG = 78;
 const SHUTDOWN_LIMIT_MS = 1500;
 
 function main(): void {
-  dotenv.config({ quiet: true });
-  // Arguments make it the operator's command (src/cli.ts); none, the daemon.
+  const file = readConfigFile(process.env);
+  const env = layered(process.env, file);
+  // Arguments make it the operator's command (src/cli/); none, the daemon.
   const args = process.argv.slice(2);
   if (args.length > 0) {
     const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
-    runCli(args, { env: process.env, stdout: write(process.stdout), stderr: write(process.stderr) }).then(
+    runCli(args, { env, file, stdout: write(process.stdout), stderr: write(process.stderr) }).then(
       (code) => {
         process.exitCode = code;
       },
@@ -27,14 +28,14 @@ function main(): void {
     );
     return;
   }
-  const { config, problems, warnings } = loadConfig(process.env);
-  if (config === undefined) {
-    for (const problem of problems) process.stderr.write(`signal-sidecar: bad configuration: ${problem}\n`);
+  const { config, problems, warnings } = loadConfig(env);
+  if (config === undefined || file.problems.length > 0) {
+    for (const problem of [...file.problems, ...problems]) process.stderr.write(`signal-sidecar: bad configuration: ${problem}\n`);
     process.exit(EXIT_CONFIG);
   }
 
   const logger = createLogger(config.logLevel);
-  for (const warning of warnings) logger.warn(warning);
+  for (const warning of [...file.warnings, ...warnings]) logger.warn(warning);
   logger.info('signal-sidecar starting', { config });
 
   const sidecar = createSidecar(config, { logger });

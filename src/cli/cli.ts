@@ -2,6 +2,7 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { basename, dirname, join } from 'node:path';
 import { loadConfig, VARIABLES, type Config, type Environment } from '../config/config';
+import type { ConfigFile } from '../config/config-file';
 
 /**
  * The operator's command line: `signal-sidecar <command>`. Everything here
@@ -34,7 +35,10 @@ export type Command =
   | { readonly kind: 'usage-error'; readonly message: string };
 
 export interface CliIo {
+  /** The environment with the configuration file's values under it. */
   readonly env: Environment;
+  /** The configuration file that was read, if any; its problems are the configuration's. */
+  readonly file?: ConfigFile;
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
   /** The report fetcher; tests may replace it, the default asks the daemon over HTTP. */
@@ -117,9 +121,10 @@ export function helpText(): string {
     '  --version, -V           print the version',
     '  --help, -h              print this help',
     '',
-    'Configuration comes from the environment, then a .env file in the working directory',
-    '(values already in the environment win). The Debian package\'s service and command',
-    'also read /etc/jitsi/signal-sidecar/config.',
+    'Configuration comes from the environment, then from the file CONFIG_FILE names',
+    '(default: .env in the working directory, if there is one); values already in the',
+    'environment win. The Debian package\'s service and command read',
+    '/etc/jitsi/signal-sidecar/config.',
     '',
     'Variables (default in brackets):',
     ...list.map(
@@ -138,8 +143,9 @@ export function helpText(): string {
  */
 export function configTemplate(): string {
   const lines = [
-    '# signal-sidecar configuration, read by signal-sidecar.service (EnvironmentFile)',
-    '# and by the signal-sidecar command. One NAME=value per line, no shell syntax.',
+    '# signal-sidecar configuration, read by signal-sidecar.service and by the',
+    '# signal-sidecar command (CONFIG_FILE). One NAME=value per line, no shell syntax;',
+    '# a variable set in the service\'s environment wins over this file.',
     '# Every variable is shown commented out at its default; `signal-sidecar --help`',
     '# lists them too, and `signal-sidecar --check-config` checks this file.',
   ];
@@ -173,9 +179,11 @@ export interface ConfigCheck {
 }
 
 /** `--check-config`: every problem on its own line, warnings too; exit 1 on any problem. */
-export function checkConfig(env: Environment): ConfigCheck {
-  const { config, problems, warnings } = loadConfig(env);
-  const allWarnings = [...warnings];
+export function checkConfig(env: Environment, file?: ConfigFile): ConfigCheck {
+  const loaded = loadConfig(env);
+  const problems = [...(file?.problems ?? []), ...loaded.problems];
+  const config = problems.length === 0 ? loaded.config : undefined;
+  const allWarnings = [...(file?.warnings ?? []), ...loaded.warnings];
   // The original package's config file set HA_PORT, which its code never read.
   if ((env.HA_PORT?.trim() ?? '') !== '') {
     allWarnings.push(`HA_PORT=${env.HA_PORT?.trim() ?? ''} is not read (a leftover of the original package); the agent port is ${VARIABLES.tcpPort.name}`);
@@ -356,7 +364,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.stdout(configTemplate());
       return EXIT.ok;
     case 'check-config': {
-      const result = checkConfig(io.env);
+      const result = checkConfig(io.env, io.file);
       io.stdout(result.stdout);
       io.stderr(result.stderr);
       return result.code;
@@ -366,7 +374,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       break;
   }
 
-  const { config, problems } = loadConfig(io.env);
+  const loaded = loadConfig(io.env);
+  const problems = [...(io.file?.problems ?? []), ...loaded.problems];
+  const config = problems.length === 0 ? loaded.config : undefined;
   if (config === undefined) {
     for (const problem of problems) io.stderr(`${PROGRAM}: bad configuration: ${problem}\n`);
     return EXIT.failed;

@@ -26,7 +26,9 @@ export function shippedLaunch(unitFile = join(ROOT, 'debian', 'signal-sidecar.se
   for (const line of lines.filter((candidate) => candidate.startsWith('Environment='))) {
     const assignment = line.slice('Environment='.length).replace(/^"(.*)"$/, '$1');
     const equals = assignment.indexOf('=');
-    env[assignment.slice(0, equals)] = assignment.slice(equals + 1);
+    const name = assignment.slice(0, equals);
+    // The package's configuration file is the package's: a test names its own.
+    if (name !== 'CONFIG_FILE') env[name] = assignment.slice(equals + 1);
   }
   return { nodeFlags: words.slice(1, -1), env };
 }

@@ -361,4 +361,43 @@ describe('bad configuration', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('reads the file CONFIG_FILE names; the environment wins over it', async () => {
+    const upstream = await new FakeSignalNode().start();
+    const dir = mkdtempSync(join(tmpdir(), 'config-file-'));
+    const status = join(dir, 'status');
+    writeFileSync(status, 'ready');
+    const file = join(dir, 'sidecar.conf');
+    writeFileSync(file, `# comment\nJICOFO_ORIG=${upstream.jicofoOrigin}\nPROSODY_ORIG=${upstream.prosodyOrigin}\nPOLLING_INTERVAL=0.2\nSTATUS_PATH=/nonexistent\n`);
+    const d = await startDaemon({ CONFIG_FILE: file, STATUS_PATH: status });
+    try {
+      await agentSays(d, 'up ready 100%\n');
+    } finally {
+      await d.stop();
+      await upstream.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a CONFIG_FILE that is missing or has a line that is not NAME=value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'config-file-'));
+    const broken = join(dir, 'broken.conf');
+    writeFileSync(broken, 'POLLING_INTERVAL=1\nthis is not an assignment\n');
+    try {
+      for (const [file, expected] of [
+        [join(dir, 'absent.conf'), /^signal-sidecar: bad configuration: CONFIG_FILE=".*absent\.conf": cannot read it \(ENOENT/],
+        [broken, /^signal-sidecar: bad configuration: .*broken\.conf:2: expected NAME=value, got "this is not an assignment"$/],
+      ] as const) {
+        const child = spawn(process.execPath, [DAEMON], { cwd: dir, env: { PATH: process.env.PATH, CONFIG_FILE: file }, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+        const code = await new Promise<number | null>((done) => child.once('exit', done));
+        assert.equal(code, 78, stderr);
+        assert.match(stderr.trim(), expected);
+        assert.equal(stderr.trim().split('\n').length, 1, 'one line for the one problem');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -249,7 +249,7 @@ describe('Debian package', { concurrency: false }, () => {
     assert.ok(![...paths].some((path) => path.startsWith(`${APP_DIR}/dist/demo`)), 'no demo');
     assert.ok(![...paths].some((path) => path.endsWith('.node')), 'no native addon: Architecture all holds');
     const control = (await runOk('dpkg-deb', ['-f', deb, 'Depends', 'Architecture', 'Version'])).stdout;
-    assert.match(control, /^Depends: .*\bnodejs \(>= 20\.6\)/m, 'Node 20, and 20.6 for --env-file in the command');
+    assert.match(control, /^Depends: .*\bnodejs \(>= 18\)/m, 'the Node.js of Debian 12 and Ubuntu 24.04 will do');
     assert.match(control, /^Architecture: all$/m);
     assert.equal(/^Version: (.*)$/m.exec(control)?.[1], version);
     const conffiles = (await runOk('sh', ['-c', `dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./conffiles`, 'sh', deb])).stdout;
@@ -359,7 +359,7 @@ describe('Debian package', { concurrency: false }, () => {
     for (const line of [
       'User=signal-sidecar',
       'Group=jitsi',
-      'EnvironmentFile=-/etc/jitsi/signal-sidecar/config',
+      'Environment=CONFIG_FILE=/etc/jitsi/signal-sidecar/config',
       'Environment=MALLOC_ARENA_MAX=1',
       'ExecStart=/usr/bin/node --max-semi-space-size=2 --expose-gc /usr/share/signal-sidecar/dist/app.js',
       'Restart=always',
@@ -452,7 +452,7 @@ describe('Debian package', { concurrency: false }, () => {
     assert.equal(first.agentmessage, 'up drain 0%');
   });
 
-  step('the installed command opens the node and reads the EnvironmentFile', async () => {
+  step('the installed command opens the node and reads the configuration file', async () => {
     const env = { PATH: '/usr/bin:/bin', STATUS_PATH: statusPath, HTTP_PORT: String(httpPort) };
     const version_ = await runOk(WRAPPER, ['--version'], { env, cwd: '/' });
     assert.equal(version_.stdout, `signal-sidecar ${version}\n`);
