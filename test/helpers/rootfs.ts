@@ -43,7 +43,7 @@ function hostSources(): { suite: string; uri: string }[] {
     }
   }
   const list = existsSync('/etc/apt/sources.list') ? readFileSync('/etc/apt/sources.list', 'utf8') : '';
-  for (const line of list.matchAll(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s+.*\bmain\b/gm)) {
+  for (const line of list.matchAll(/^deb[ \t]+(?:\[[^\]\n]*\][ \t]+)?(\S+)[ \t]+(\S+)[ \t].*\bmain\b/gm)) {
     found.push({ uri: line[1] ?? '', suite: line[2] ?? '' });
   }
   return found;
@@ -72,7 +72,7 @@ export function debianArchives(): Archives | undefined {
   return { main, security };
 }
 
-/** The archive of the release itself (kept for callers that debootstrap on their own). */
+/** The archive the release itself comes from. */
 export const debianMirror = (): string | undefined => debianArchives()?.main;
 
 /**
@@ -106,18 +106,18 @@ export function runInTree(root: string, argv: readonly string[], timeoutMs = 5 *
 
 /**
  * The tree's apt as a stock install has it: the three suites of
- * stockSources, package lists fetched, and no leftover downloads of
- * debootstrap's (they would only make every copy of the tree larger).
+ * stockSources (a user of the tree runs `apt-get update` when it wants their
+ * lists), and none of debootstrap's downloads, which would only make every
+ * copy of the tree larger.
  */
-async function configureApt(tree: string, release: string, archives: Archives): Promise<string | undefined> {
+function configureApt(tree: string, release: string, archives: Archives): void {
   rmSync(join(tree, 'etc/apt/sources.list'), { force: true });
   mkdirSync(join(tree, 'etc/apt/sources.list.d'), { recursive: true });
   writeFileSync(join(tree, 'etc/apt/sources.list.d/debian.sources'), stockSources(release, archives));
-  for (const argv of [['apt-get', 'update', '-q'], ['apt-get', 'clean']]) {
-    const result = await runInTree(tree, argv);
-    if (result.code !== 0) return `${argv.join(' ')} in the ${release} tree failed (${result.code}): ${(result.stdout + result.stderr).trim().split('\n').slice(-2).join(' ')}`;
+  const downloads = join(tree, 'var/cache/apt/archives');
+  for (const name of existsSync(downloads) ? readdirSync(downloads) : []) {
+    if (name.endsWith('.deb')) rmSync(join(downloads, name));
   }
-  return undefined;
 }
 
 function alive(pid: number): boolean {
@@ -162,15 +162,12 @@ export async function debianRoot(spec: RootSpec): Promise<{ root: string } | { p
     if (archives === undefined) return { problem: 'no apt source for this machine\'s own release to debootstrap from' };
     rmSync(building, { recursive: true, force: true });
     const include = spec.include.length === 0 ? [] : [`--include=${spec.include.join(',')}`];
-    const result = await run('debootstrap', ['--variant=minbase', ...include, spec.release, building, archives.main], { timeoutMs: BUILD_LIMIT_MS - 120_000 });
-    const problem =
-      result.code !== 0
-        ? `debootstrap ${spec.release} failed (${result.code}): ${(result.stdout + result.stderr).trim().split('\n').slice(-2).join(' ')}`
-        : await configureApt(building, spec.release, archives);
-    if (problem !== undefined) {
+    const result = await run('debootstrap', ['--variant=minbase', ...include, spec.release, building, archives.main], { timeoutMs: BUILD_LIMIT_MS - 60_000 });
+    if (result.code !== 0) {
       rmSync(building, { recursive: true, force: true });
-      return { problem };
+      return { problem: `debootstrap ${spec.release} failed (${result.code}): ${(result.stdout + result.stderr).trim().split('\n').slice(-2).join(' ')}` };
     }
+    configureApt(building, spec.release, archives);
     writeFileSync(join(building, '.complete'), stamp);
     rmSync(root, { recursive: true, force: true });
     renameSync(building, root);

@@ -427,10 +427,14 @@ describe('Debian package', { concurrency: false }, () => {
 
       it(`apt install ./${PACKAGE}_*.deb pulls nodejs ${release.nodeMajor} from the ${release.codename} archive`, async (t) => {
         if (skip !== undefined) return t.skip(skip);
-        if (deb === '') return t.skip((why = 'the package was not built'));
-        if (treeProblem !== undefined) return t.skip((why = treeProblem));
+        const cannot = (reason: string): void => {
+          why = reason;
+          t.skip(reason);
+        };
+        if (deb === '') return cannot('the package was not built');
+        if (treeProblem !== undefined) return cannot(treeProblem);
         const base = await trees.get(release.codename);
-        if (base === undefined || 'problem' in base) return t.skip((why = base?.problem ?? 'no tree was asked for'));
+        if (base === undefined || 'problem' in base) return cannot(base?.problem ?? 'no tree was asked for');
 
         const started = Date.now();
         const root = join(work, release.codename);
