@@ -187,7 +187,7 @@ dpkg-query -W -f '\${Version}\\n' nodejs
     script: 'systemd-analyze security --no-pager signal-sidecar | tail -n 1',
     check: (section) => assert.match(section, /Overall exposure level for signal-sidecar\.service: [\d.]+/),
   },
-  // (Further steps on the running unit go here, before it is stopped.)
+  // A step on the running unit (`systemctl reload signal-sidecar` and its log line, say) goes here, before [stop].
   {
     name: 'stop',
     script: 'systemctl stop signal-sidecar; systemctl show signal-sidecar -p Result -p ExecMainStatus',
@@ -266,8 +266,12 @@ function parseSections(text: string): Record<string, string> {
   let current: string | undefined;
   for (const line of text.split('\n')) {
     const header = /^\[(\w+)\]$/.exec(line);
-    if (header !== null) sections[(current = header[1] ?? '')] = '';
-    else if (current !== undefined) sections[current] += `${line}\n`;
+    if (header !== null) {
+      current = header[1] ?? '';
+      sections[current] = '';
+    } else if (current !== undefined) {
+      sections[current] += `${line}\n`;
+    }
   }
   return sections;
 }
