@@ -126,6 +126,9 @@ export function helpText(): string {
     'environment win. The Debian package\'s service and command read',
     '/etc/jitsi/signal-sidecar/config.',
     '',
+    'Runs on Node.js 18 or later. The Debian package depends on plain nodejs, so it',
+    'runs on the distribution\'s own: 18.20 on Debian 12, 20.19 on Debian 13.',
+    '',
     'Variables (default in brackets):',
     ...list.map(
       (variable) => `  ${variable.name.padEnd(width)}  ${variable.meaning} [${defaultLabel(variable)}]`,

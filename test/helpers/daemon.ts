@@ -140,6 +140,7 @@ export interface Daemon {
   readonly child: ChildProcess;
   readonly httpPort: number;
   readonly agentPort: number;
+  /** The status file as this process sees it. */
   readonly statusFile: string;
   /** Every line the daemon printed on stdout so far. */
   readonly lines: string[];
@@ -153,19 +154,31 @@ export interface Daemon {
 }
 
 /**
+ * Another daemon than the built one, e.g. a package's install run with a
+ * Debian tree's own node in a chroot: `argv` starts it, and the paths it is
+ * given (STATUS_PATH) are inside `root`.
+ */
+export interface Elsewhere {
+  readonly root: string;
+  readonly argv: readonly string[];
+}
+
+/**
  * Starts the built daemon (`dist/app.js`) as a child process with the given
  * environment on free loopback ports, and waits until it listens.
  */
 export async function startDaemon(
   env: Record<string, string>,
-  options: { status?: string; wait?: boolean; cwd?: string } = {},
+  options: { status?: string; wait?: boolean; cwd?: string; elsewhere?: Elsewhere } = {},
 ): Promise<Daemon> {
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-'));
-  const statusFile = env.STATUS_PATH ?? join(dir, 'shard-status');
+  if (options.elsewhere !== undefined && env.STATUS_PATH === undefined) throw new Error('a daemon elsewhere needs a STATUS_PATH inside its root');
+  const statusFile = options.elsewhere !== undefined ? join(options.elsewhere.root, env.STATUS_PATH ?? '') : (env.STATUS_PATH ?? join(dir, 'shard-status'));
   if (options.status !== undefined) writeFileSync(statusFile, options.status);
   const httpPort = env.HTTP_PORT !== undefined ? Number(env.HTTP_PORT) : await freePort();
   const agentPort = env.TCP_PORT !== undefined ? Number(env.TCP_PORT) : await freePort();
-  const child = spawn(process.execPath, [...LAUNCH.nodeFlags, DAEMON], {
+  const [command = process.execPath, ...args] = options.elsewhere?.argv ?? [process.execPath, ...LAUNCH.nodeFlags, DAEMON];
+  const child = spawn(command, args, {
     cwd: options.cwd ?? dir,
     env: {
       ...LAUNCH.env,

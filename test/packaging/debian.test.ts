@@ -2,20 +2,27 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
-import { freePort, report, ROOT, sleep, waitFor } from '../helpers/daemon';
+import { agentAnswer, freePort, get, QUICK, report, ROOT, shippedLaunch, sleep, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
 import { run, runOk } from '../helpers/run';
 import { boot, bootableRoot } from '../helpers/nspawn';
+import { Receiver } from '../helpers/receiver';
+import { inTree, runInTree } from '../helpers/rootfs';
 import { ensureTools, which } from '../helpers/tools';
 
 /**
- * Builds the Debian package the way the README says, installs it on this
- * machine with dpkg, runs the installed daemon and command, then removes and
- * purges it. It changes the machine (a user, /etc/jitsi, /usr/share), so it
- * runs only as root, and only when no signal-sidecar package of someone
- * else's is installed; everything it adds it takes away again.
+ * Builds the Debian package the way the README says. Then, in a fresh Debian
+ * 12 and a fresh Debian 13 tree, installs it with apt, which pulls the
+ * release's own nodejs from the archive, runs the installed daemon on that
+ * Node, and boots the tree under systemd to start, drain, ready, stop and
+ * purge the unit. (Ubuntu 24.04, Node 18.19, cannot be tried here: no Ubuntu
+ * archive is reachable from this machine.) Last it installs the package on
+ * this machine with dpkg, runs the installed daemon and command, then removes
+ * and purges it. That changes the machine (a user, /etc/jitsi, /usr/share),
+ * so the test runs only as root, and only when no signal-sidecar package of
+ * someone else's is installed; everything it adds it takes away again.
  */
 
 const PACKAGE = 'signal-sidecar';
@@ -24,6 +31,8 @@ const CONFIG = '/etc/jitsi/signal-sidecar/config';
 const STATUS_FILE = '/etc/jitsi/shard-status';
 const UNIT = '/lib/systemd/system/signal-sidecar.service';
 const WRAPPER = '/usr/bin/signal-sidecar';
+/** Everything the package adds, each of which purge must take away again (the jitsi group stays). */
+const PURGED = [APP_DIR, WRAPPER, UNIT, '/etc/jitsi/signal-sidecar', '/etc/jitsi', '/var/lib/signal-sidecar', STATUS_FILE, '/etc/systemd/system/multi-user.target.wants/signal-sidecar.service'];
 /** Written after our own install, so a run that died half-way may clean up after itself next time. */
 const TEST_MARK = '/var/lib/signal-sidecar/installed-by-packaging-test';
 /**
@@ -78,27 +87,166 @@ const TOOLS = {
   setpriv: 'util-linux',
 };
 
-/** Runs inside the booted container once the service is up; leaves its findings for the host. */
-const BOOT_CHECK = `#!/bin/sh
-exec > /boot-check.txt 2>&1
-report() { curl -s -m 2 http://127.0.0.1:__PORT__/signal/report; }
-i=0
-until report | grep -q '"statusFileFound":true' || [ $i -ge 150 ]; do sleep 0.1; i=$((i + 1)); done
-echo '[show]'; systemctl show signal-sidecar -p ActiveState -p SubState -p NRestarts
-echo '[proc]'; grep -E '^(Uid|Gid|NoNewPrivs|Seccomp):' /proc/$(systemctl show signal-sidecar -p MainPID --value)/status
-echo '[report]'; report; echo
-echo '[ready]'; signal-sidecar ready; echo "exit=$?"
-echo '[security]'; systemd-analyze security --no-pager signal-sidecar | tail -n 1
-echo '[stop]'; systemctl stop signal-sidecar; systemctl show signal-sidecar -p Result -p ExecMainStatus
-echo '[badconfig]'
-echo LOG_LEVEL=loud >> ${CONFIG}
+/** A Debian release the package is tried on, and the major version of the nodejs in its archive. */
+interface Release {
+  readonly codename: string;
+  readonly debian: number;
+  readonly nodeMajor: number;
+}
+
+const RELEASES: readonly Release[] = [
+  { codename: 'bookworm', debian: 12, nodeMajor: 18 },
+  { codename: 'trixie', debian: 13, nodeMajor: 20 },
+];
+
+/** What the host knows of a tree once the package is installed in it. */
+interface Installed {
+  readonly release: Release;
+  readonly root: string;
+  /** `node --version` in the tree. */
+  readonly node: string;
+  /** The signal-sidecar user's uid in the tree. */
+  readonly uid: string;
+  /** `dpkg-query -W nodejs`'s version. */
+  readonly nodejs: string;
+}
+
+/**
+ * One step of the check that runs in the booted tree: `script` is shell, run
+ * as root with `$PORT` (the daemon's HTTP port) and `report` (its
+ * /signal/report) at hand; its output is the step's section, which `check`
+ * asserts on. The steps run in this order, each on what the ones before left.
+ */
+interface BootStep {
+  readonly name: string;
+  readonly script: string;
+  readonly check: (section: string, tree: Installed) => void;
+}
+
+const BOOT_STEPS: readonly BootStep[] = [
+  {
+    name: 'node',
+    // The binary the unit really runs, and the package it comes from.
+    script: `exe=$(readlink -f /proc/$(systemctl show signal-sidecar -p MainPID --value)/exe)
+dpkg-query -S "$exe"
+dpkg-query -W -f '\${Version}\\n' nodejs
+"$exe" --version`,
+    check: (section, tree) => {
+      assert.match(section, /^nodejs(:amd64)?: \/usr\/bin\/node(js)?$/m, 'the running node is the nodejs package\'s');
+      assert.ok(section.split('\n').includes(tree.nodejs), `the running node is the installed ${tree.nodejs}`);
+      assert.match(section, new RegExp(`^v${tree.release.nodeMajor}\\.`, 'm'));
+    },
+  },
+  {
+    name: 'show',
+    script: 'systemctl show signal-sidecar -p ActiveState -p SubState -p NRestarts',
+    check: (section) => {
+      assert.match(section, /^ActiveState=active$/m);
+      assert.match(section, /^SubState=running$/m);
+      assert.match(section, /^NRestarts=0$/m);
+    },
+  },
+  {
+    name: 'proc',
+    script: 'grep -E \'^(Uid|Gid|NoNewPrivs|Seccomp):\' /proc/$(systemctl show signal-sidecar -p MainPID --value)/status',
+    check: (section, tree) => {
+      assert.match(section, new RegExp(`^Uid:\\s+${tree.uid}\\s`, 'm'), 'runs as signal-sidecar');
+      assert.match(section, /^NoNewPrivs:\s+1$/m);
+      assert.match(section, /^Seccomp:\s+2$/m, 'the system call filter is on');
+    },
+  },
+  {
+    name: 'report',
+    script: 'report',
+    check: (section) => {
+      const first = JSON.parse(section) as { healthy?: boolean; status?: string; agentmessage?: string };
+      assert.deepEqual({ healthy: first.healthy, status: first.status, agentmessage: first.agentmessage }, { healthy: true, status: 'drain', agentmessage: 'up drain 0%' }, 'a new node starts drained');
+    },
+  },
+  {
+    name: 'ready',
+    script: 'signal-sidecar ready; echo "exit=$?"; cat /etc/jitsi/shard-status',
+    check: (section) => {
+      assert.match(section, /^status: +ready$/m);
+      assert.match(section, /^agent says: +up ready 100%$/m);
+      assert.match(section, /^exit=0$/m);
+      assert.match(section, /^ready$/m, 'the status file says ready');
+    },
+  },
+  {
+    name: 'drain',
+    script: 'signal-sidecar drain; echo "exit=$?"; report',
+    check: (section) => {
+      assert.match(section, /^status: +drain$/m);
+      assert.match(section, /^exit=0$/m);
+      assert.match(section, /"agentmessage":"up drain 0%"/);
+    },
+  },
+  {
+    name: 'security',
+    script: 'systemd-analyze security --no-pager signal-sidecar | tail -n 1',
+    check: (section) => assert.match(section, /Overall exposure level for signal-sidecar\.service: [\d.]+/),
+  },
+  // A step on the running unit (`systemctl reload signal-sidecar` and its log line, say) goes here, before [stop].
+  {
+    name: 'stop',
+    script: 'systemctl stop signal-sidecar; systemctl show signal-sidecar -p Result -p ExecMainStatus',
+    check: (section) => {
+      assert.match(section, /^Result=success$/m, 'SIGTERM ends it cleanly');
+      assert.match(section, /^ExecMainStatus=0$/m);
+    },
+  },
+  {
+    name: 'badconfig',
+    // RestartSec=2: after 5 s a restart loop would have restarted it twice.
+    script: `echo LOG_LEVEL=loud >> ${CONFIG}
 systemctl start signal-sidecar
 sleep 5
 systemctl show signal-sidecar -p ActiveState -p NRestarts -p ExecMainStatus
-journalctl -u signal-sidecar -o cat --no-pager | grep 'bad configuration'
-echo '[end]'
-systemctl poweroff
-`;
+journalctl -u signal-sidecar -o cat --no-pager | grep 'bad configuration'`,
+    check: (section) => {
+      assert.match(section, /^ActiveState=failed$/m);
+      assert.match(section, /^ExecMainStatus=78$/m);
+      assert.match(section, /^NRestarts=0$/m, 'RestartPreventExitStatus=78: no restart loop');
+      assert.match(section, /bad configuration: LOG_LEVEL="loud"/);
+    },
+  },
+  {
+    name: 'purge',
+    script: `apt-get purge -y -q signal-sidecar > /var/log/purge.log 2>&1; echo "purge=$?"
+echo "sidecar=$(dpkg-query -W -f '\${db:Status-Abbrev}' signal-sidecar 2>/dev/null)"
+systemctl show signal-sidecar -p LoadState
+for path in ${PURGED.join(' ')}; do if [ -e "$path" ]; then echo "left: $path"; fi; done
+getent passwd signal-sidecar && echo 'left: the user'
+getent group jitsi > /dev/null && echo 'jitsi group kept'
+echo "nodejs=$(dpkg-query -W -f '\${db:Status-Abbrev}' nodejs)"`,
+    check: (section) => {
+      assert.match(section, /^purge=0$/m, section);
+      assert.doesNotMatch(section, /^sidecar=.i/m, 'signal-sidecar is no longer installed');
+      assert.match(section, /^LoadState=not-found$/m, 'systemd no longer knows the unit');
+      assert.doesNotMatch(section, /^left: /m, 'purge leaves nothing behind');
+      assert.match(section, /^jitsi group kept$/m, 'the shared jitsi group stays');
+      assert.match(section, /^nodejs=ii/m, 'nodejs stays installed');
+    },
+  },
+];
+
+/** Runs inside the booted tree once the service is up; leaves its findings for the host. */
+function bootCheck(port: number): string {
+  return [
+    '#!/bin/sh',
+    'exec > /boot-check.txt 2>&1',
+    `PORT=${port}`,
+    'report() { curl -s -m 2 "http://127.0.0.1:$PORT/signal/report"; echo; }',
+    // The unit starts at boot; the check begins once its first poll read the status file.
+    'i=0',
+    `until report | grep -q '"statusFileFound":true' || [ $i -ge 150 ]; do sleep 0.1; i=$((i + 1)); done`,
+    ...BOOT_STEPS.map((step) => `echo '[${step.name}]'\n${step.script}`),
+    "echo '[end]'",
+    'systemctl poweroff',
+    '',
+  ].join('\n');
+}
 
 const BOOT_CHECK_UNIT = `[Unit]
 Description=check signal-sidecar, then power off
@@ -112,14 +260,18 @@ ExecStart=/usr/local/sbin/boot-check
 WantedBy=multi-user.target
 `;
 
-/** "[name]" lines split the check's output into named sections. */
+/** "[name]" lines split the check's output into named sections (a section may be empty). */
 function parseSections(text: string): Record<string, string> {
   const sections: Record<string, string> = {};
-  let current = '';
+  let current: string | undefined;
   for (const line of text.split('\n')) {
     const header = /^\[(\w+)\]$/.exec(line);
-    if (header !== null) current = header[1] ?? '';
-    else if (current !== '') sections[current] = sections[current] === undefined ? line : `${sections[current]}\n${line}`;
+    if (header !== null) {
+      current = header[1] ?? '';
+      sections[current] = '';
+    } else if (current !== undefined) {
+      sections[current] += `${line}\n`;
+    }
   }
   return sections;
 }
@@ -177,6 +329,9 @@ describe('Debian package', { concurrency: false }, () => {
   let httpPort = 0;
   let agentPort = 0;
   let statusPath = STATUS_FILE;
+  /** The Debian trees, built (or taken from the cache) while the package builds: on a clean machine that is most of their cost. */
+  let trees = new Map<string, Promise<{ root: string } | { problem: string }>>();
+  let treeProblem: string | undefined;
 
   /** Each step needs the previous ones; after a failure the rest say so instead of failing in turn. */
   let broken: string | undefined;
@@ -202,6 +357,10 @@ describe('Debian package', { concurrency: false }, () => {
     jitsiGroupExisted = await groupExists('jitsi');
     userExisted = await userExists('signal-sidecar');
     work = mkdtempSync(join(tmpdir(), 'sidecar-deb-'));
+    treeProblem = await ensureTools({ 'systemd-nspawn': 'systemd-container', debootstrap: 'debootstrap', unshare: 'util-linux' });
+    if (treeProblem === undefined) {
+      trees = new Map(RELEASES.map((release) => [release.codename, bootableRoot(release.codename).catch((error: unknown) => ({ problem: String(error) }))]));
+    }
   });
 
   after(async () => {
@@ -256,67 +415,170 @@ describe('Debian package', { concurrency: false }, () => {
     assert.equal(conffiles.trim(), CONFIG, 'the config is the only conffile; the status file is not one');
   });
 
-  // Not a `step`: a failure here says nothing about the steps after it, which run on the host.
-  it('its unit starts, drains, stops and refuses a bad config under systemd (booted container)', async (t) => {
-    if (skip !== undefined) return t.skip(skip);
-    if (deb === '') return t.skip('the package was not built');
-    const tools = await ensureTools({ 'systemd-nspawn': 'systemd-container', debootstrap: 'debootstrap' });
-    if (tools !== undefined) return t.skip(tools);
-    const base = await bootableRoot();
-    if ('problem' in base) return t.skip(base.problem);
+  // Not `step`s: a failure in a tree says nothing about the other tree or the host steps after them.
+  for (const release of RELEASES) {
+    const name = `Debian ${release.debian} (${release.codename})`;
+    describe(`${name} with its own nodejs from the archive`, { concurrency: false }, () => {
+      let tree: Installed | undefined;
+      let why = 'the package was not installed in the tree';
+      const inTreeIt = (title: string, body: (t: TestContext, installed: Installed) => Promise<void>): void => {
+        it(title, async (t) => {
+          if (skip !== undefined) return t.skip(skip);
+          if (tree === undefined) return t.skip(why);
+          await body(t, tree);
+        });
+      };
 
-    const root = join(work, 'rootfs');
-    await runOk('cp', ['-a', '--reflink=auto', base.root, root], { timeoutMs: 5 * 60_000 });
-    const fake = await new FakeSignalNode().start();
-    try {
-      // The container has systemd but no nodejs package: the host's node binary
-      // stands in for it, so the Depends on nodejs is forced.
-      cpSync(process.execPath, join(root, 'usr/bin/node'));
-      cpSync(deb, join(root, 'tmp/package.deb'));
-      await runOk('chroot', [root, 'dpkg', '--force-depends', '-i', '/tmp/package.deb'], { env: DPKG_ENV, timeoutMs: 120_000 });
-      const port = await freePort();
-      appendFileSync(
-        join(root, CONFIG),
-        [`HTTP_HOST=127.0.0.1`, `TCP_HOST=127.0.0.1`, `HTTP_PORT=${port}`, `TCP_PORT=${await freePort()}`, `JICOFO_ORIG=${fake.jicofoOrigin}`, `PROSODY_ORIG=${fake.prosodyOrigin}`, 'POLLING_INTERVAL=0.2', ''].join('\n'),
-      );
-      writeFileSync(join(root, 'usr/local/sbin/boot-check'), BOOT_CHECK.replace('__PORT__', String(port)), { mode: 0o755 });
-      writeFileSync(join(root, 'etc/systemd/system/boot-check.service'), BOOT_CHECK_UNIT);
-      symlinkSync('/etc/systemd/system/boot-check.service', join(root, 'etc/systemd/system/multi-user.target.wants/boot-check.service'));
-      // The container shares the host's network: nothing in it may configure networking or the clock.
-      for (const unit of ['systemd-networkd.service', 'systemd-networkd.socket', 'systemd-resolved.service', 'systemd-timesyncd.service']) {
-        symlinkSync('/dev/null', join(root, 'etc/systemd/system', unit));
-      }
+      it(`apt install ./${PACKAGE}_*.deb pulls nodejs ${release.nodeMajor} from the ${release.codename} archive`, async (t) => {
+        if (skip !== undefined) return t.skip(skip);
+        const cannot = (reason: string): void => {
+          why = reason;
+          t.skip(reason);
+        };
+        if (deb === '') return cannot('the package was not built');
+        if (treeProblem !== undefined) return cannot(treeProblem);
+        const base = await trees.get(release.codename);
+        if (base === undefined || 'problem' in base) return cannot(base?.problem ?? 'no tree was asked for');
 
-      const booted = await boot(root, 180_000);
-      const resultFile = join(root, 'boot-check.txt');
-      if (!existsSync(resultFile)) {
-        // The container never got as far as the check: nspawn itself cannot run here.
-        return t.skip(`systemd-nspawn could not boot a container here (exit ${booted.code}): ${(booted.stdout + booted.stderr).trim().split('\n').slice(-3).join(' ')}`);
-      }
-      const sections = parseSections(readFileSync(resultFile, 'utf8'));
-      t.diagnostic(`under systemd: ${sections.show?.replace(/\n/g, ' ')}; ${sections.security ?? ''}`);
-      assert.match(sections.show ?? '', /^ActiveState=active$/m, resultFile);
-      assert.match(sections.show ?? '', /^SubState=running$/m);
-      assert.match(sections.show ?? '', /^NRestarts=0$/m);
-      const uid = /^signal-sidecar:x:(\d+):/m.exec(readFileSync(join(root, 'etc/passwd'), 'utf8'))?.[1];
-      assert.match(sections.proc ?? '', new RegExp(`^Uid:\\s+${uid ?? 'none'}\\s`, 'm'), 'runs as signal-sidecar');
-      assert.match(sections.proc ?? '', /^NoNewPrivs:\s+1$/m);
-      assert.match(sections.proc ?? '', /^Seccomp:\s+2$/m, 'the system call filter is on');
-      const first = JSON.parse(sections.report ?? '{}') as { healthy?: boolean; status?: string };
-      assert.deepEqual({ healthy: first.healthy, status: first.status }, { healthy: true, status: 'drain' });
-      assert.match(sections.ready ?? '', /^status: +ready$/m);
-      assert.match(sections.ready ?? '', /^exit=0$/m);
-      assert.match(sections.stop ?? '', /^Result=success$/m, 'SIGTERM ends it cleanly');
-      assert.match(sections.stop ?? '', /^ExecMainStatus=0$/m);
-      assert.match(sections.badconfig ?? '', /^ActiveState=failed$/m);
-      assert.match(sections.badconfig ?? '', /^ExecMainStatus=78$/m);
-      assert.match(sections.badconfig ?? '', /^NRestarts=0$/m, 'RestartPreventExitStatus=78: no restart loop');
-      assert.match(sections.badconfig ?? '', /bad configuration: LOG_LEVEL="loud"/);
-    } finally {
-      await fake.stop();
-      rmSync(root, { recursive: true, force: true });
-    }
-  });
+        const started = Date.now();
+        const root = join(work, release.codename);
+        await runOk('cp', ['-a', '--reflink=auto', base.root, root], { timeoutMs: 5 * 60_000 });
+        // The tree shares this machine's network, so it resolves names as this machine does.
+        rmSync(join(root, 'etc/resolv.conf'), { force: true });
+        if (existsSync('/etc/resolv.conf')) writeFileSync(join(root, 'etc/resolv.conf'), readFileSync('/etc/resolv.conf'));
+        cpSync(deb, join(root, 'tmp', basename(deb)));
+        // What the archive offers today, as an operator's `apt update` would see it.
+        const update = await runInTree(root, ['apt-get', 'update', '-q']);
+        assert.equal(update.code, 0, update.stdout + update.stderr);
+        const install = await runInTree(root, ['sh', '-c', `cd /tmp && apt install -y ./${PACKAGE}_*.deb`]);
+        assert.equal(install.code, 0, install.stdout + install.stderr);
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
+
+        const [nodejs = '', maintainer = ''] = (await runInTree(root, ['dpkg-query', '-W', '-f', '${Version}\n${Maintainer}\n', 'nodejs'])).stdout.split('\n');
+        const candidate = /^ {2}Candidate: (\S+)$/m.exec((await runInTree(root, ['apt-cache', 'policy', 'nodejs'])).stdout)?.[1];
+        const node = (await runInTree(root, ['node', '--version'])).stdout.trim();
+        // apt's "Get:3 http://deb.debian.org/debian-security bookworm-security/main amd64 nodejs amd64 18.20.4+dfsg-1~deb12u3 [...]"
+        const fetched = /^Get:\d+ (\S+) (\S+) \S+ nodejs \S+ (\S+) /m.exec(install.stdout);
+        t.diagnostic(`${name}: nodejs ${nodejs} (${fetched === null ? 'not fetched' : `${fetched[1] ?? ''} ${fetched[2] ?? ''}`}), node ${node}; tree copied, updated and installed in ${seconds} s`);
+        assert.match(install.stdout, new RegExp(`^Setting up ${PACKAGE} \\(${version}\\)`, 'm'));
+        assert.ok(fetched !== null, `apt fetched nodejs from the archive:\n${install.stdout}`);
+        assert.match(fetched[2] ?? '', new RegExp(`^${release.codename}(-security|-updates)?/main$`), 'from a suite of the release itself');
+        assert.equal(fetched[3], nodejs);
+        assert.doesNotMatch(nodejs, /nodesource/i, "the distribution's package, not a third-party build");
+        assert.match(maintainer, /Debian/);
+        assert.equal(candidate, nodejs, 'the newest nodejs the release has');
+        assert.match(node, new RegExp(`^v${release.nodeMajor}\\.`));
+        const uid = /^signal-sidecar:x:(\d+):/m.exec(readFileSync(join(root, 'etc/passwd'), 'utf8'))?.[1];
+        assert.ok(uid !== undefined, 'the package made its user');
+        tree = { release, root, uid, nodejs, node };
+      });
+
+      inTreeIt(`the installed daemon works on nodejs ${release.nodeMajor}: agent, report, status-file watch, events, notifications, metrics, Express, SIGTERM`, async (t, installed) => {
+        const fake = await new FakeSignalNode().start();
+        const receiver = await new Receiver().start();
+        let daemon: Daemon | undefined;
+        try {
+          // As the installed unit starts it, with the installed configuration file (every line commented out).
+          const launch = shippedLaunch(join(installed.root, UNIT));
+          const argv = inTree(installed.root, ['/usr/bin/node', ...launch.nodeFlags, `${APP_DIR}/dist/app.js`]);
+          const env = {
+            ...launch.env,
+            ...QUICK,
+            // Polls a minute apart: a status change that shows sooner came through the file watch.
+            POLLING_INTERVAL: '60',
+            JICOFO_ORIG: fake.jicofoOrigin,
+            PROSODY_ORIG: fake.prosodyOrigin,
+            STATUS_PATH: '/tmp/shard-status',
+            CONFIG_FILE: CONFIG,
+            NOTIFY_URL: receiver.url,
+            PATH: '/usr/bin:/bin',
+          };
+          daemon = await startDaemon(env, { status: 'drain\n', elsewhere: { root: installed.root, argv } });
+          const running = daemon;
+          const first = await waitFor('a first report', async () => {
+            const current = await report(running.httpPort);
+            return current.statuses.statusFileFound ? current : undefined;
+          });
+          assert.deepEqual({ healthy: first.healthy, status: first.status }, { healthy: true, status: 'drain' });
+          assert.equal(await agentAnswer(running.agentPort), 'up drain 0%\n');
+
+          const polls = fake.count('jicofoHealth');
+          running.setStatus('ready\n');
+          await waitFor('the agent to say ready', async () => ((await agentAnswer(running.agentPort)) === 'up ready 100%\n' ? true : undefined), 10_000, 50);
+          assert.equal(fake.count('jicofoHealth'), polls, 'no poll in between: fs.watch brought the change');
+          assert.equal((await report(running.httpPort)).status, 'ready');
+
+          const events = JSON.parse((await get(running.httpPort, '/signal/events')).body) as { events: { status: string; previousStatus: string | null }[] };
+          assert.deepEqual(events.events.slice(0, 2).map((event) => [event.previousStatus, event.status]), [['drain', 'ready'], [null, 'drain']]);
+          // The notification goes out through axios, loaded from the package's own modules.
+          const notified = await waitFor('the notification of the change', () => receiver.received.find((received) => received.body.status === 'ready'));
+          assert.equal(notified.body.previousStatus, 'drain');
+
+          const metrics = await get(running.httpPort, '/metrics');
+          assert.equal(metrics.status, 200);
+          assert.match(metrics.type, /^text\/plain; version=0\.0\.4/);
+          assert.match(metrics.body, new RegExp(`^nodejs_version_info\\{version="${installed.node.replace(/\./g, '\\.')}"`, 'm'), "the tree's own node runs it");
+          for (const line of [/^signal_health 1$/m, /^signal_health_check \d+$/m, /^nodejs_eventloop_lag_seconds [\d.e-]+$/m, /^process_resident_memory_bytes \d+$/m]) {
+            assert.match(metrics.body, line);
+          }
+          // Another spelling of a route goes to Express, loaded from the package's own modules.
+          assert.deepEqual(await get(running.httpPort, '/signal/health/'), { status: 200, type: 'text/plain; charset=utf-8', body: 'OK' });
+
+          assert.equal(await running.stop(), 0, 'SIGTERM: exit 0');
+          daemon = undefined;
+          const complaints = running.logs().filter((line) => line.level === 'warn' || line.level === 'error');
+          t.diagnostic(`${name}: node ${installed.node} served every endpoint; ${running.lines.length} log lines, ${complaints.length} warnings`);
+          assert.deepEqual(complaints, [], 'no warning or error logged');
+          assert.equal(running.stderr.join(''), '', 'nothing on stderr (no warning from this Node)');
+        } finally {
+          await daemon?.stop('SIGKILL');
+          await receiver.stop();
+          await fake.stop();
+        }
+      });
+
+      inTreeIt('under systemd its unit starts drained, drains and readies through the command, stops, refuses a bad config and purges', async (t, installed) => {
+        const fake = await new FakeSignalNode().start();
+        try {
+          const port = await freePort();
+          appendFileSync(
+            join(installed.root, CONFIG),
+            [`HTTP_HOST=127.0.0.1`, `TCP_HOST=127.0.0.1`, `HTTP_PORT=${port}`, `TCP_PORT=${await freePort()}`, `JICOFO_ORIG=${fake.jicofoOrigin}`, `PROSODY_ORIG=${fake.prosodyOrigin}`, 'POLLING_INTERVAL=0.2', ''].join('\n'),
+          );
+          writeFileSync(join(installed.root, 'usr/local/sbin/boot-check'), bootCheck(port), { mode: 0o755 });
+          writeFileSync(join(installed.root, 'etc/systemd/system/boot-check.service'), BOOT_CHECK_UNIT);
+          mkdirSync(join(installed.root, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
+          symlinkSync('/etc/systemd/system/boot-check.service', join(installed.root, 'etc/systemd/system/multi-user.target.wants/boot-check.service'));
+
+          const started = Date.now();
+          const booted = await boot(installed.root, 180_000);
+          const seconds = ((Date.now() - started) / 1000).toFixed(1);
+          const resultFile = join(installed.root, 'boot-check.txt');
+          if (!existsSync(resultFile)) {
+            // The container never got as far as the check: nspawn itself cannot run here.
+            return t.skip(`systemd-nspawn could not boot a container here (exit ${booted.code}): ${(booted.stdout + booted.stderr).trim().split('\n').slice(-3).join(' ')}`);
+          }
+          const output = readFileSync(resultFile, 'utf8');
+          const sections = parseSections(output);
+          t.diagnostic(`${name} under systemd: ${(sections.node ?? '').trim().replace(/\n/g, ', ')}; ${(sections.security ?? '').trim()}; booted, checked and powered off in ${seconds} s`);
+          for (const bootStep of BOOT_STEPS) {
+            const section = sections[bootStep.name];
+            assert.ok(section !== undefined, `the check in the booted tree reached [${bootStep.name}] (nspawn exit ${booted.code}):\n${output}`);
+            try {
+              bootStep.check(section.trim(), installed);
+            } catch (error) {
+              if (error instanceof Error) error.message = `[${bootStep.name}] ${error.message}\n--- the step's output:\n${section}`;
+              throw error;
+            }
+          }
+          assert.ok(sections.end !== undefined, 'the check ran to its end');
+        } finally {
+          await fake.stop();
+          rmSync(installed.root, { recursive: true, force: true });
+        }
+      });
+    });
+  }
 
   step('installs with dpkg: files, owners, user and group', async () => {
     await runOk('dpkg', ['-i', deb], { env: DPKG_ENV, timeoutMs: 120_000 });

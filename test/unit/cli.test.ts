@@ -104,6 +104,13 @@ describe('--help', () => {
     }
   });
 
+  it('names the oldest Node.js that package.json\'s engines accept', () => {
+    const { engines } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { engines: { node: string } };
+    const oldest = /^>=(\d+)$/.exec(engines.node)?.[1];
+    assert.ok(oldest !== undefined, `engines.node is ">=N": ${engines.node}`);
+    assert.match(helpText(), new RegExp(`^Runs on Node\\.js ${oldest} or later\\.`, 'm'));
+  });
+
   it('is what runCli prints, with exit 0', async () => {
     const { out, io } = capture();
     assert.equal(await runCli(['--help'], io), EXIT.ok);
