@@ -64,13 +64,21 @@ describe('notifier', () => {
     return { calls, outcomes, notifier };
   }
 
-  const settle = () => new Promise((done) => setTimeout(done, 30));
+  /**
+   * Waits until every notification sent has an outcome (one per receiver
+   * each), however slowly a loaded machine runs the back-off timers.
+   */
+  const settle = async (outcomes: readonly NotifyOutcome[], expected: number): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (outcomes.length < expected && Date.now() < deadline) await new Promise((done) => setTimeout(done, 2));
+    assert.equal(outcomes.length, expected, 'every notification was settled');
+  };
 
   it('sends the event, the node name and the report to every receiver', async () => {
     const { calls, outcomes, notifier } = harness([]);
     assert.ok(event);
     notifier.send(event, reportOf(false, 'ready', 100));
-    await settle();
+    await settle(outcomes, 2);
     assert.deepEqual(calls.map((call) => call.url), ['http://a.example/hook', 'http://b.example/hook']);
     const body = JSON.parse(calls[0]?.body ?? '{}') as Record<string, unknown>;
     assert.equal(body.node, 'node-1');
@@ -83,7 +91,7 @@ describe('notifier', () => {
     const { calls, outcomes, notifier } = harness([new Error('ECONNREFUSED'), 503, 500, 500, 204]);
     assert.ok(event);
     notifier.send(event, reportOf(false, 'ready', 100));
-    await settle();
+    await settle(outcomes, 2);
     assert.equal(calls.filter((call) => call.url.startsWith('http://a.')).length, 4);
     assert.deepEqual(outcomes.sort(), ['delivered', 'failed']);
   });
@@ -92,19 +100,19 @@ describe('notifier', () => {
     const { calls, outcomes, notifier } = harness([400]);
     assert.ok(event);
     notifier.send(event, reportOf(false, 'ready', 100));
-    await settle();
+    await settle(outcomes, 2);
     assert.equal(calls.filter((call) => call.url.startsWith('http://a.')).length, 1);
     assert.deepEqual(outcomes.sort(), ['delivered', 'failed']);
   });
 
   it('keeps order per receiver', async () => {
-    const { calls, notifier } = harness([]);
+    const { calls, outcomes, notifier } = harness([]);
     for (const weight of [100, 50, 25]) {
       const next = stateEvent(null, reportOf(true, 'ready', weight));
       assert.ok(next);
       notifier.send(next, reportOf(true, 'ready', weight));
     }
-    await settle();
+    await settle(outcomes, 6);
     const weights = calls.filter((call) => call.url.startsWith('http://a.')).map((call) => (JSON.parse(call.body) as { weight: string }).weight);
     assert.deepEqual(weights, ['100%', '50%', '25%']);
   });
