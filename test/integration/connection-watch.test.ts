@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { Endpoint } from '../../src/demo/fake-signal-node';
 import { agentAnswer, freePort, get, report, sleep, startAgainst, untilHealthy, verdict, waitFor, type Daemon } from '../helpers/daemon';
-import { metricValue } from '../helpers/load';
 import { UpstreamProcess, type UpstreamOptions } from '../helpers/upstream-process';
+import { agentLines, probes, watchEvents, watching } from '../helpers/watch';
 
 /**
  * The connection watch against upstreams in processes of their own: killed
@@ -27,18 +27,6 @@ async function sidecar(origins: { jicofoOrigin: string; prosodyOrigin: string },
   running.push(daemon);
   return daemon;
 }
-
-async function metric(daemon: Daemon, series: string): Promise<number> {
-  const value = metricValue((await get(daemon.httpPort, '/metrics')).body, series);
-  return Number.isNaN(value) ? 0 : value;
-}
-
-const probes = (daemon: Daemon, source: string): Promise<number> => metric(daemon, `signal_probe_round_trip_seconds_count{source="${source}"}`);
-const watchEvents = (daemon: Daemon, upstream: string, event: string): Promise<number> =>
-  metric(daemon, `signal_connection_watch_events_total{upstream="${upstream}",event="${event}"}`);
-
-const watching = (daemon: Daemon, upstream: string): Promise<true> =>
-  waitFor(`the watch on ${upstream}`, async () => ((await watchEvents(daemon, upstream, 'connected')) >= 1 ? true : undefined));
 
 const stateChanges = (daemon: Daemon, from: number): Record<string, unknown>[] =>
   daemon.logs().slice(from).filter((line) => line.message === 'signal node state changed');
@@ -95,11 +83,7 @@ describe('connection watch', () => {
     const daemon = await sidecar({ jicofoOrigin: upstream.jicofo.origin, prosodyOrigin: upstream.prosody.origin }, NO_SECOND_POLL);
     await untilHealthy(daemon.httpPort);
     const lines = daemon.lines.length;
-    const answers = new Set<string>();
-    for (let i = 0; i < 100; i += 1) {
-      answers.add(await agentAnswer(daemon.agentPort));
-      await sleep(50);
-    }
+    const answers = await agentLines(daemon, 100);
     const seconds = (performance.now() - started) / 1000;
     const counts: Partial<Record<Endpoint, number>> = {
       jicofoHealth: await upstream.jicofo.count('jicofoHealth'),
@@ -112,7 +96,7 @@ describe('connection watch', () => {
       assert.ok(count >= 3, `${endpoint}: ${count} requests; the watch should have probed on the idle closes`);
       assert.ok(count <= most, `${endpoint}: ${count} requests in ${seconds.toFixed(1)} s (at most ${most})`);
     }
-    assert.deepEqual([...answers], ['up ready 100%\n']);
+    assert.deepEqual(answers, ['up ready 100%\n']);
     assert.deepEqual(daemon.lines.slice(lines), [], 'no log line');
     assert.ok((await watchEvents(daemon, 'jicofo', 'closed')) >= 3);
     assert.ok((await watchEvents(daemon, 'prosody', 'closed')) >= 3);

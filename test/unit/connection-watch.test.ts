@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
-import { FRESH_WATCH, plan, targetOf, watchConnection, watchTiming, type WatchCount, type WatchEvent, type WatchMemory } from '../../src/react/connection-watch';
+import { FRESH_WATCH, plan, targetOf, watchConnection, watchTiming, type ConnectionWatch, type WatchCount, type WatchEvent, type WatchMemory, type WatchTiming } from '../../src/react/connection-watch';
 import { waitFor } from '../helpers/daemon';
 
 const TIMING = watchTiming(5000);
@@ -51,6 +51,11 @@ function busiest(times: readonly number[], windowMs: number): number {
   return most;
 }
 
+/** The memory after `events`, each at its time, from a fresh watch. */
+function memoryAfter(...events: [WatchEvent, number][]): WatchMemory {
+  return events.reduce((memory, [event, at]) => plan(memory, event, at, TIMING).memory, FRESH_WATCH);
+}
+
 describe('connection watch: when to probe and when to connect', () => {
   it('retries a failed attempt at the polling interval, never more often than once a second', () => {
     assert.deepEqual(watchTiming(5000), { gapMs: 1000, retryMs: 5000 });
@@ -64,26 +69,21 @@ describe('connection watch: when to probe and when to connect', () => {
   });
 
   it('a close asks for a probe at once and connects again at once', () => {
-    const connected = plan(FRESH_WATCH, 'start', 0, TIMING).memory;
-    const next = plan(connected, 'closed', 30_000, TIMING);
+    const next = plan(memoryAfter(['start', 0]), 'closed', 30_000, TIMING);
     assert.equal(next.probeAt, 30_000);
     assert.equal(next.connectAt, 30_000);
     assert.equal(next.dropPending, false);
   });
 
   it('a second close within a second waits for the gap; a third joins it', () => {
-    let memory = plan(FRESH_WATCH, 'start', 0, TIMING).memory;
-    memory = plan(memory, 'closed', 10_000, TIMING).memory;
-    const second = plan(memory, 'closed', 10_300, TIMING);
+    const second = plan(memoryAfter(['start', 0], ['closed', 10_000]), 'closed', 10_300, TIMING);
     assert.equal(second.probeAt, 11_000);
     const third = plan(second.memory, 'closed', 10_600, TIMING);
     assert.equal(third.probeAt, null, 'the pending probe stands for it');
   });
 
   it('a refused attempt asks for no probe and waits for the retry interval', () => {
-    let memory = plan(FRESH_WATCH, 'start', 0, TIMING).memory;
-    memory = plan(memory, 'closed', 10_000, TIMING).memory;
-    const refused = plan(memory, 'failed', 10_001, TIMING);
+    const refused = plan(memoryAfter(['start', 0], ['closed', 10_000]), 'failed', 10_001, TIMING);
     assert.equal(refused.probeAt, null);
     assert.equal(refused.connectAt, 15_000);
     const again = plan(refused.memory, 'failed', 15_001, TIMING);
@@ -91,9 +91,7 @@ describe('connection watch: when to probe and when to connect', () => {
   });
 
   it('an idle close, then a crash within the second: the refused attempt probes at once', () => {
-    let memory = plan(FRESH_WATCH, 'start', 0, TIMING).memory;
-    memory = plan(memory, 'closed', 30_000, TIMING).memory;
-    const crash = plan(memory, 'closed', 30_400, TIMING);
+    const crash = plan(memoryAfter(['start', 0], ['closed', 30_000]), 'closed', 30_400, TIMING);
     assert.equal(crash.probeAt, 31_000, 'deferred: it may be one more idle close');
     assert.equal(crash.connectAt, 30_400, 'the second attempt of this second goes at once');
     const refused = plan(crash.memory, 'failed', 30_401, TIMING);
@@ -102,22 +100,16 @@ describe('connection watch: when to probe and when to connect', () => {
   });
 
   it('a probe that succeeds while a retry is waited out connects at once; while connected it changes nothing', () => {
-    let memory = plan(FRESH_WATCH, 'start', 0, TIMING).memory;
-    memory = plan(memory, 'closed', 10_000, TIMING).memory;
-    memory = plan(memory, 'failed', 10_001, TIMING).memory;
-    const restarted = plan(memory, 'answered', 12_000, TIMING);
+    const restarted = plan(memoryAfter(['start', 0], ['closed', 10_000], ['failed', 10_001]), 'answered', 12_000, TIMING);
     assert.equal(restarted.connectAt, 12_000, 'instead of at 15 000');
     assert.equal(restarted.probeAt, null);
     assert.equal(plan(restarted.memory, 'answered', 12_000, TIMING).connectAt, null, 'already planned');
-    const open = plan(plan(FRESH_WATCH, 'start', 0, TIMING).memory, 'answered', 5000, TIMING);
+    const open = plan(memoryAfter(['start', 0]), 'answered', 5000, TIMING);
     assert.equal(open.connectAt, null);
   });
 
   it('an answer just after a refused attempt waits for the gap: still two attempts a second at most', () => {
-    let memory = plan(FRESH_WATCH, 'start', 0, TIMING).memory;
-    memory = plan(memory, 'closed', 10_000, TIMING).memory;
-    memory = plan(memory, 'failed', 10_001, TIMING).memory;
-    const restarted = plan(memory, 'answered', 10_002, TIMING);
+    const restarted = plan(memoryAfter(['start', 0], ['closed', 10_000], ['failed', 10_001]), 'answered', 10_002, TIMING);
     assert.equal(restarted.connectAt, 11_000);
   });
 
@@ -157,6 +149,19 @@ describe('connection watch: when to probe and when to connect', () => {
   });
 });
 
+/** A watch on a loopback port that counts the probes it asks for and what it does. */
+function counting(port: number, timing: WatchTiming): { seen: { probes: number; counts: WatchCount[] }; watch: ConnectionWatch } {
+  const seen = { probes: 0, counts: [] as WatchCount[] };
+  const watch = watchConnection({ host: '127.0.0.1', port }, {
+    timing,
+    connectTimeoutMs: 1000,
+    now: () => performance.now(),
+    probe: () => (seen.probes += 1),
+    counted: (event) => seen.counts.push(event),
+  });
+  return { seen, watch };
+}
+
 describe('connection watch on a socket', () => {
   it('reads host and port from an origin', () => {
     assert.deepEqual(targetOf('http://localhost:8888'), { host: 'localhost', port: 8888 });
@@ -173,27 +178,21 @@ describe('connection watch on a socket', () => {
     });
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     const { port } = server.address() as net.AddressInfo;
-    const counts: WatchCount[] = [];
-    let probes = 0;
     // A gap of 0 lets the three closes follow each other without waiting a second each.
-    const watch = watchConnection({ host: '127.0.0.1', port }, {
-      timing: { gapMs: 0, retryMs: 0 },
-      connectTimeoutMs: 1000,
-      now: () => performance.now(),
-      probe: () => (probes += 1),
-      counted: (event) => counts.push(event),
-    });
+    const { seen, watch } = counting(port, { gapMs: 0, retryMs: 0 });
     const connection = (n: number): Promise<net.Socket> => waitFor(`connection ${n}`, () => held[n - 1], 5000, 5);
+    const probed = (n: number): Promise<true> => waitFor(`probe ${n}`, () => (seen.probes >= n ? true : undefined), 5000, 5);
     try {
       (await connection(1)).end();
-      await waitFor('the first probe', () => (probes >= 1 ? true : undefined), 5000, 5);
+      await probed(1);
       (await connection(2)).resetAndDestroy();
-      await waitFor('the second probe', () => (probes >= 2 ? true : undefined), 5000, 5);
+      await probed(2);
       (await connection(3)).write('HTTP/1.1 408 Request Timeout\r\n\r\n');
-      await waitFor('the third probe', () => (probes >= 3 ? true : undefined), 5000, 5);
+      await probed(3);
       await connection(4);
-      assert.equal(probes, 3);
-      assert.deepEqual(counts, ['connected', 'closed', 'connected', 'closed', 'connected', 'closed', 'connected']);
+      await waitFor('the fourth connect', () => (seen.counts.length >= 7 ? true : undefined), 5000, 5);
+      assert.equal(seen.probes, 3);
+      assert.deepEqual(seen.counts, ['connected', 'closed', 'connected', 'closed', 'connected', 'closed', 'connected']);
     } finally {
       watch.close();
       for (const socket of held) socket.destroy();
@@ -206,19 +205,11 @@ describe('connection watch on a socket', () => {
     await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
     const { port } = probe.address() as net.AddressInfo;
     await new Promise((done) => probe.close(done));
-    const counts: WatchCount[] = [];
-    let probes = 0;
-    const watch = watchConnection({ host: '127.0.0.1', port }, {
-      timing: { gapMs: 1000, retryMs: 60_000 },
-      connectTimeoutMs: 1000,
-      now: () => performance.now(),
-      probe: () => (probes += 1),
-      counted: (event) => counts.push(event),
-    });
+    const { seen, watch } = counting(port, { gapMs: 1000, retryMs: 60_000 });
     try {
-      await waitFor('the refused attempt', () => (counts.length > 0 ? true : undefined), 5000, 5);
-      assert.deepEqual(counts, ['failed']);
-      assert.equal(probes, 0);
+      await waitFor('the refused attempt', () => (seen.counts.length > 0 ? true : undefined), 5000, 5);
+      assert.deepEqual(seen.counts, ['failed']);
+      assert.equal(seen.probes, 0);
     } finally {
       watch.close();
     }
