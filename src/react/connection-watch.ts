@@ -5,7 +5,8 @@ import type { SourceName } from '../decide/samples';
 /**
  * A crash is seen when it happens, not at the next poll: one idle TCP
  * connection is held open to each upstream, and a process that dies or exits
- * closes it (the kernel sends FIN or RST at once). Its close asks for an
+ * closes it (the kernel sends FIN or RST as it tears the process down, after
+ * freeing its memory: milliseconds, more for a large heap). Its close asks for an
  * ordinary probe of the sources behind that upstream, which finds the port
  * refusing (a hard failure, as at any poll), and the watch connects again.
  *
