@@ -13,11 +13,11 @@ import * as scenario from './scenarios';
  * `npm run bench`: the built daemon and a bare Node reference, loaded the same
  * way in one run. BENCH_QUICK=1 shortens every phase; BENCH_SOAK_SECONDS and
  * BENCH_REPEATS override the soak length and the paired runs; BENCH_ONLY (a
- * comma list of http, agent, metrics, drain, start, soak, failures, idle) runs only
+ * comma list of http, agent, metrics, drain, start, soak, failures, crash, idle) runs only
  * those phases, for iterating on one figure.
  */
 
-const PHASES = ['http', 'agent', 'metrics', 'drain', 'start', 'soak', 'failures', 'idle'] as const;
+const PHASES = ['http', 'agent', 'metrics', 'drain', 'start', 'soak', 'failures', 'crash', 'idle'] as const;
 type Phase = (typeof PHASES)[number];
 
 function phases(): ReadonlySet<Phase> {
@@ -125,6 +125,14 @@ async function main(): Promise<void> {
         run.has('idle') ? scenario.idle(settings, node, reference, raw) : [],
       ]);
       figures.push(...detected, ...idled);
+    }
+    // Alone: its figure is milliseconds, and each restart of the upstream costs a core for a second.
+    if (run.has('crash')) {
+      log('crash of a real upstream process');
+      // Both cores, as for the start phase: the daemons and the upstream inherit this affinity.
+      if (pinned) pin(process.pid, 'all');
+      figures.push(...(await scenario.crash(settings, raw)));
+      if (pinned && loadCpu !== undefined) pin(process.pid, loadCpu);
     }
   } finally {
     await daemon.stop();

@@ -1,10 +1,12 @@
 import { renameSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { FakeSignalNode, REPLIES, type Reply } from '../src/demo/fake-signal-node';
 import { agentAnswer, freePort, sleep, startDaemon, waitFor, type Daemon } from '../test/helpers/daemon';
 import { agentLoad, distinctPaths, httpLoad, timedGet, type LoadRun } from './lib/load';
 import { cpuSeconds, pin, rssMiB, spread, type Spread } from './lib/measure';
 import { startReference, startSidecar, type Reference } from './lib/servers';
 import { alone, type Figure } from './lib/table';
+import { UpstreamProcess } from '../test/helpers/upstream-process';
 
 export interface Settings {
   readonly quick: boolean;
@@ -352,9 +354,12 @@ async function verdict(daemon: Daemon): Promise<Verdict> {
   return { httpStatus: reply.status, agentLine: line };
 }
 
-/** Milliseconds until both the HTTP check and the agent agree with `wanted`, watching every 20 ms. */
-async function until(daemon: Daemon, wanted: 'up' | 'down', limitMs: number): Promise<number> {
-  const started = performance.now();
+/**
+ * Milliseconds from `since` (default: now) until both the HTTP check and the
+ * agent agree with `wanted`, watching every `everyMs`.
+ */
+async function until(daemon: Daemon, wanted: 'up' | 'down', limitMs: number, options: { since?: number; everyMs?: number } = {}): Promise<number> {
+  const started = options.since ?? performance.now();
   let httpAt: number | undefined;
   let agentAt: number | undefined;
   while (performance.now() - started < limitMs) {
@@ -363,9 +368,52 @@ async function until(daemon: Daemon, wanted: 'up' | 'down', limitMs: number): Pr
     if (httpAt === undefined && seen.httpStatus === (wanted === 'up' ? 200 : 503)) httpAt = at;
     if (agentAt === undefined && seen.agentLine.startsWith(`${wanted} `)) agentAt = at;
     if (httpAt !== undefined && agentAt !== undefined) return Math.max(httpAt, agentAt);
-    await sleep(20);
+    await sleep(options.everyMs ?? 20);
   }
   return Number.POSITIVE_INFINITY;
+}
+
+/** Connects to `port` and resolves once connected, with a promise of the moment the peer closes. */
+function heldOpen(port: number): Promise<{ readonly closed: Promise<void> }> {
+  return new Promise((connected, fail) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const closed = new Promise<void>((done) => {
+      socket.once('end', () => done());
+      socket.once('close', () => done());
+    });
+    socket.on('error', () => undefined);
+    socket.once('connect', () => connected({ closed: closed.finally(() => socket.destroy()) }));
+    socket.once('close', () => fail(new Error(`port ${port} closed before the kill`)));
+  });
+}
+
+/**
+ * Milliseconds from `since` until the agent says down, asking it every
+ * millisecond or so. The agent alone: a second request per sample would load
+ * the machine the figure is measured on.
+ */
+async function agentDown(daemon: Daemon, since: number, limitMs: number): Promise<number> {
+  while (performance.now() - since < limitMs) {
+    const line = await agentAnswer(daemon.agentPort, 1000).catch(() => '');
+    if (line.startsWith('down ')) return performance.now() - since;
+    await sleep(1);
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Stratified random phases of an interval: one random offset inside each of
+ * n equal slices, in random order. Still a random phase each time, but a
+ * handful of trials covers the whole interval instead of clustering by
+ * chance (8 plain draws once gave 5 in the first fifth).
+ */
+function randomPhases(n: number, intervalMs: number): number[] {
+  const offsets = Array.from({ length: n }, (_, i) => ((i + Math.random()) / n) * intervalMs);
+  for (let i = offsets.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [offsets[i], offsets[j]] = [offsets[j] ?? 0, offsets[i] ?? 0];
+  }
+  return offsets;
 }
 
 /**
@@ -386,16 +434,7 @@ export async function failures(settings: Settings, raw: Raw): Promise<Figure[]> 
   const measure = async (fault: Reply): Promise<{ detect: number[]; recover: number[] }> => {
     const detect: number[] = [];
     const recover: number[] = [];
-    // Stratified random phases: one random offset inside each of n equal
-    // slices of the interval, in random order. Still a random phase each
-    // time, but a handful of trials covers the whole interval instead of
-    // clustering by chance (8 plain draws once gave 5 in the first fifth).
-    const offsets = Array.from({ length: settings.failureRepeats }, (_, i) => ((i + Math.random()) / settings.failureRepeats) * intervalS * 1000);
-    for (let i = offsets.length - 1; i > 0; i -= 1) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [offsets[i], offsets[j]] = [offsets[j] ?? 0, offsets[i] ?? 0];
-    }
-    for (const offset of offsets) {
+    for (const offset of randomPhases(settings.failureRepeats, intervalS * 1000)) {
       await until(daemon, 'up', limitMs);
       await sleep(offset);
       node.set('jicofoHealth', fault);
@@ -426,18 +465,108 @@ export async function failures(settings: Settings, raw: Raw): Promise<Figure[]> 
   }
 }
 
-/** CPU used while idle, polling every second. */
+/**
+ * The next wall-clock time, at least 50 ms away, that lies `phaseMs` into an
+ * interval of the daemon's poll loop. The loop runs at a fixed rate from the
+ * moment the daemon starts polling, just before it logs that it listens.
+ */
+function untilPhase(daemon: Daemon, intervalMs: number, phaseMs: number): number {
+  const listening = daemon.logs().find((line) => line.message === 'signal-sidecar listening');
+  const startedAt = Date.parse(String(listening?.timestamp));
+  if (Number.isNaN(startedAt)) throw new Error('the daemon logged no start time');
+  const earliest = Date.now() + 50;
+  const cycles = Math.ceil((earliest - startedAt - phaseMs) / intervalMs);
+  return startedAt + cycles * intervalMs + phaseMs;
+}
+
+/**
+ * A real upstream process (the fake jicofo in a process of its own) killed
+ * with -9 at random phases of the poll loop, POLLING_INTERVAL=5: time to 503
+ * and agent `down` with the connection watch, and, trial for trial in the
+ * same run, for a daemon with CONNECTION_WATCH=false, which waits for its
+ * next poll. Each trial kills the upstream at a random phase of the measured
+ * daemon's loop (stratified, as in failures), then restarts it on the same port.
+ */
+export async function crash(settings: Settings, raw: Raw): Promise<Figure[]> {
+  const intervalS = 5;
+  const jicofo = await UpstreamProcess.start('jicofo');
+  const prosody = await new FakeSignalNode().start();
+  const upstream = { jicofoOrigin: jicofo.origin, prosodyOrigin: prosody.prosodyOrigin };
+  const env = { POLLING_INTERVAL: String(intervalS), PROBE_TIMEOUT: '3', HEALTH_DAMPENING_INTERVAL: '0', DRAIN_GRACE_INTERVAL: '0' };
+  const watched = await startSidecar(upstream, env);
+  const polled = await startSidecar(upstream, { ...env, CONNECTION_WATCH: 'false' });
+  const limitMs = 30_000;
+  const times = { watched: [] as number[], polled: [] as number[] };
+  /** Where the time of each trial went: the kill until the exit is reported, and until the daemon logged its change. */
+  const steps: { daemon: string; downMs: number; closedMs: number; exitMs: number; loggedMs: number }[] = [];
+  const trial = async (daemon: Daemon, phase: number): Promise<number> => {
+    await until(daemon, 'up', limitMs);
+    // A connection of the bench's own shows when the kernel closes the killed process's sockets.
+    const observer = await heldOpen(jicofo.port);
+    await sleep(untilPhase(daemon, intervalS * 1000, phase) - Date.now());
+    const lines = daemon.lines.length;
+    const killedAt = performance.now();
+    const killedWall = Date.now();
+    const closed = observer.closed.then(() => performance.now() - killedAt);
+    const gone = jicofo.kill('SIGKILL').then(() => performance.now() - killedAt);
+    const downMs = await agentDown(daemon, killedAt, limitMs);
+    // Both answer from the one state object: once the agent says down, /signal/health must say 503.
+    const health = await timedGet(daemon.httpPort, '/signal/health', false, 2000);
+    if (health.status !== 503) settings.log(`  WARNING: agent down, but /signal/health answered ${health.status}`);
+    const [closedMs, exitMs] = await Promise.all([closed, gone]);
+    const change = daemon.logs().slice(lines).find((line) => line.message === 'signal node state changed');
+    steps.push({ daemon: daemon === watched ? 'watched' : 'polled', downMs, closedMs, exitMs, loggedMs: Date.parse(String(change?.timestamp)) - killedWall });
+    await jicofo.restart();
+    return health.status === 503 ? downMs : Number.POSITIVE_INFINITY;
+  };
+  try {
+    const phases = { watched: randomPhases(settings.failureRepeats, intervalS * 1000), polled: randomPhases(settings.failureRepeats, intervalS * 1000) };
+    // Alternating, so drift in the machine's load hits both alike.
+    for (let i = 0; i < settings.failureRepeats; i += 1) {
+      times.watched.push(await trial(watched, phases.watched[i] ?? 0));
+      times.polled.push(await trial(polled, phases.polled[i] ?? 0));
+      const step = steps.at(-2);
+      settings.log(
+        `  jicofo kill -9 ${i + 1}: down after ${times.watched.at(-1)?.toFixed(1)} ms with the watch ` +
+          `(sockets closed at ${step?.closedMs.toFixed(1)} ms, daemon logged at ${step?.loggedMs} ms), ${times.polled.at(-1)?.toFixed(0)} ms without`,
+      );
+    }
+    raw.crash = { intervalS, ...times, steps };
+    const withWatch = spread(times.watched);
+    const withoutWatch = spread(times.polled);
+    const watchedSteps = steps.filter((step) => step.daemon === 'watched');
+    const kernel = spread(watchedSteps.map((step) => step.closedMs));
+    const ours = spread(watchedSteps.map((step) => step.downMs - step.closedMs));
+    return [
+      alone('crash:watch', 'jicofo killed (-9) → agent down (and 503), connection watch', 'ms', withWatch, '≤ 50 median, ≤ 100 worst', withWatch.median <= 50 && withWatch.max <= 100),
+      alone('crash:close', '  of which: kill until its sockets close (the kernel)', 'ms', kernel),
+      alone('crash:react', '  and: sockets closed → agent down (the daemon)', 'ms', ours),
+      alone('crash:poll', '  same kill, CONNECTION_WATCH=false (next poll)', 'ms', withoutWatch),
+    ];
+  } finally {
+    await Promise.all([watched.stop(), polled.stop()]);
+    await Promise.all([jicofo.stop(), prosody.stop()]);
+  }
+}
+
+/** CPU used while idle, polling every second; beside it, the same daemon without the connection watch. */
 export async function idle(settings: Settings, node: FakeSignalNode, reference: Reference, raw: Raw): Promise<Figure[]> {
   const daemon = await startSidecar(node, { POLLING_INTERVAL: '1' });
+  const unwatched = await startSidecar(node, { POLLING_INTERVAL: '1', CONNECTION_WATCH: 'false' });
   try {
     await sleep(3000);
     const ours = cpuSeconds(pid(daemon));
+    const plain = cpuSeconds(pid(unwatched));
     const theirs = cpuSeconds(reference.pid);
     await sleep(settings.idleSeconds * 1000);
     const percent = ((cpuSeconds(pid(daemon)) - ours) / settings.idleSeconds) * 100;
+    const unwatchedPercent = ((cpuSeconds(pid(unwatched)) - plain) / settings.idleSeconds) * 100;
     const referencePercent = ((cpuSeconds(reference.pid) - theirs) / settings.idleSeconds) * 100;
-    settings.log(`  idle: ${percent.toFixed(2)} % of one core over ${settings.idleSeconds} s (bare ${referencePercent.toFixed(2)} %)`);
-    raw.idle = { seconds: settings.idleSeconds, percent, referencePercent };
+    settings.log(
+      `  idle: ${percent.toFixed(2)} % of one core over ${settings.idleSeconds} s ` +
+        `(without the connection watch ${unwatchedPercent.toFixed(2)} %, bare ${referencePercent.toFixed(2)} %)`,
+    );
+    raw.idle = { seconds: settings.idleSeconds, percent, unwatchedPercent, referencePercent };
     return [
       {
         id: 'idle',
@@ -449,8 +578,9 @@ export async function idle(settings: Settings, node: FakeSignalNode, reference: 
         target: '≤ 1 %',
         met: percent <= 1,
       },
+      alone('idle:unwatched', '  same run, CONNECTION_WATCH=false', '% core', spread([unwatchedPercent])),
     ];
   } finally {
-    await daemon.stop();
+    await Promise.all([daemon.stop(), unwatched.stop()]);
   }
 }

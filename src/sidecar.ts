@@ -11,8 +11,9 @@ import type { Logger } from './runtime/logger';
 import { createMetrics, type SidecarMetrics } from './serve/metrics/metrics';
 import { createNotifier, type Post } from './react/notify';
 import { Poller } from './collect/poller';
-import { buildSources } from './collect/sources';
+import { buildSources, upstreamsOf } from './collect/sources';
 import { SignalState } from './decide/state';
+import { watchUpstreams, type UpstreamsWatch } from './react/connection-watch';
 import { watchStatusFile, type StatusWatch } from './react/status-watch';
 import { watchTransitions } from './react/transitions';
 
@@ -66,10 +67,14 @@ export function createSidecar(config: Config, deps: SidecarDeps): Sidecar {
     probe: deps.probe ?? createHttpProbe(),
     readStatusFile: deps.readStatusFile ?? readStatusFile,
   });
+  let connectionWatch: UpstreamsWatch | undefined;
   const poller = new Poller(sources, config.pollingIntervalMs, {
     now,
     record: (update) => state.record(update),
-    probed: (source, success, seconds) => metrics.recordProbe(source, success, seconds),
+    probed: (source, success, seconds) => {
+      metrics.recordProbe(source, success, seconds);
+      if (success) connectionWatch?.answered(source);
+    },
     failed: (source, error) => logger.error('collector failed unexpectedly', { source, error: String(error) }),
   });
 
@@ -105,6 +110,15 @@ export function createSidecar(config: Config, deps: SidecarDeps): Sidecar {
         Math.max(config.pollingIntervalMs, 1000),
       );
       poller.start();
+      if (config.connectionWatch) {
+        connectionWatch = watchUpstreams(upstreamsOf(config), {
+          pollingIntervalMs: config.pollingIntervalMs,
+          connectTimeoutMs: config.probeTimeoutMs,
+          now,
+          refresh: (names) => poller.refresh(names),
+          counted: (upstream, event) => metrics.countWatchEvent(upstream, event),
+        });
+      }
       logger.info('signal-sidecar listening', {
         http: `${httpAddress.address}:${httpAddress.port}`,
         agent: `${agentAddress.address}:${agentAddress.port}`,
@@ -112,6 +126,7 @@ export function createSidecar(config: Config, deps: SidecarDeps): Sidecar {
       return { http: httpAddress, agent: agentAddress };
     },
     async stop() {
+      connectionWatch?.close();
       poller.stop();
       statusWatch?.close();
       state.close();

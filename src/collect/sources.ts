@@ -43,6 +43,20 @@ export function buildSources(config: Config, deps: SourceDeps): Source[] {
   return sources;
 }
 
+/** An upstream process and the sources that ask it: what a crash of that process takes down. */
+export interface Upstream {
+  readonly name: 'jicofo' | 'prosody';
+  readonly origin: string;
+  readonly sources: readonly SourceName[];
+}
+
+export function upstreamsOf(config: Config): Upstream[] {
+  return [
+    { name: 'jicofo', origin: config.jicofoOrigin, sources: ['jicofoHealth', 'jicofoStats'] },
+    { name: 'prosody', origin: config.prosodyOrigin, sources: config.censusPoll ? ['prosody', 'census'] : ['prosody'] },
+  ];
+}
+
 function source<K extends SourceName>(
   name: K,
   collect: () => Promise<NonNullable<Samples[K]>>,

@@ -21,6 +21,8 @@ export interface Config {
   readonly pollingIntervalMs: number;
   readonly probeTimeoutMs: number;
   readonly probeBodyLimit: number;
+  /** Hold an idle connection to each upstream and probe it the moment that connection closes. */
+  readonly connectionWatch: boolean;
   readonly participantMax: number;
   readonly weightParticipants: boolean;
   readonly censusPoll: boolean;
@@ -173,6 +175,7 @@ export const VARIABLES = {
   pollingIntervalMs: variable('POLLING_INTERVAL', '5', seconds(0.1, 'from 0.1'), 'seconds between polls'),
   probeTimeoutMs: variable('PROBE_TIMEOUT', '3', seconds(0.1, 'from 0.1'), 'seconds a probe may take before it counts as no answer'),
   probeBodyLimit: variable('PROBE_BODY_LIMIT', '65536', positiveInteger(16 * 1024 * 1024), 'bytes of an upstream reply that are read; the rest is cut off'),
+  connectionWatch: variable('CONNECTION_WATCH', 'true', boolean, 'hold an idle connection to jicofo and to prosody and probe them the moment it closes: a crash shows in milliseconds, not at the next poll'),
   participantMax: variable('PARTICIPANT_MAX', '5000', positiveInteger(10_000_000), 'participants above this drain the node; also the base of weighting (alias PARTIPANT_MAX)'),
   weightParticipants: variable('WEIGHT_PARTICIPANTS', 'false', boolean, 'agent weight follows participants vs. PARTICIPANT_MAX'),
   censusPoll: variable('CENSUS_POLL', 'false', boolean, 'poll prosody mod_muc_census at /room-census'),

@@ -70,6 +70,8 @@ export const REPLIES = {
 export interface FakeSignalNodeOptions {
   /** Like a stock jitsi-meet prosody: BOSH only for this Host, 404 "Unknown host" otherwise. */
   readonly prosodyVirtualHost?: string;
+  /** Closes a connection idle this long, as Jetty (30 s) and prosody (14 min) do; unset: Node's own timeouts. */
+  readonly idleTimeoutMs?: number;
 }
 
 export class FakeSignalNode {
@@ -134,6 +136,8 @@ export class FakeSignalNode {
 
   private listen(port: number): Promise<http.Server> {
     const server = http.createServer((req, res) => this.handle(req, res));
+    // With no 'timeout' listener, Node destroys a socket idle this long.
+    if (this.options.idleTimeoutMs !== undefined) server.setTimeout(this.options.idleTimeoutMs);
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));

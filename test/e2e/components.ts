@@ -188,6 +188,43 @@ export function stateOf(server: ServerView): 'UP' | 'DOWN' | 'DRAIN' | 'MAINT' {
   return 'UP';
 }
 
+/** One server line of agentCheckConfig: the shard's web port and its sidecar's agent port. */
+export interface AgentServer {
+  readonly name: string;
+  readonly webPort: number;
+  readonly agentPort: number;
+}
+
+/**
+ * A frontend and one roundrobin backend `be` whose servers are checked by
+ * their agents every `agentInterMs`. With `log`, HAProxy logs to stderr with
+ * ISO timestamps to the microsecond (its own clock for state changes).
+ */
+export function agentCheckConfig(frontend: number, servers: readonly AgentServer[], agentInterMs: number, options: { log?: boolean } = {}): string {
+  return [
+    'global',
+    '    stats socket ${SOCKET} mode 600 level admin',
+    ...(options.log === true ? ['    log stderr format iso local0'] : []),
+    'defaults',
+    '    mode http',
+    ...(options.log === true ? ['    log global'] : []),
+    '    timeout connect 1s',
+    '    timeout client 5s',
+    '    timeout server 5s',
+    '    timeout check 1s',
+    'frontend fe',
+    `    bind 127.0.0.1:${frontend}`,
+    '    default_backend be',
+    'backend be',
+    '    balance roundrobin',
+    ...servers.map(
+      (server) =>
+        `    server ${server.name} 127.0.0.1:${server.webPort} check inter 1s agent-check agent-addr 127.0.0.1 agent-port ${server.agentPort} agent-inter ${agentInterMs}ms weight 256`,
+    ),
+    '',
+  ].join('\n');
+}
+
 export class Haproxy {
   private constructor(
     readonly dir: string,
@@ -375,9 +412,10 @@ export class Prosody {
   /**
    * Starts prosody 0.12 with BOSH on loopback. With `boshHost`, BOSH is enabled
    * only inside that VirtualHost, as a stock jitsi-meet prosody does: then any
-   * other Host header gets 404.
+   * other Host header gets 404. `readTimeoutS` shortens how long prosody keeps
+   * an idle connection.
    */
-  static async start(options: { boshHost?: string; c2sPort: number; httpPort: number }): Promise<Prosody> {
+  static async start(options: { boshHost?: string; c2sPort: number; httpPort: number; readTimeoutS?: number }): Promise<Prosody> {
     const dir = tempDir('prosody');
     mkdirSync(join(dir, 'data'));
     mkdirSync(join(dir, 'certs'));
@@ -404,6 +442,8 @@ export class Prosody {
         'modules_disabled = { "s2s" }',
         'c2s_require_encryption = false',
         'storage = "internal"',
+        // How long a silent connection is kept (net.server_epoll: 14 minutes unless set).
+        ...(options.readTimeoutS === undefined ? [] : [`network_settings = { read_timeout = ${options.readTimeoutS} }`]),
         `VirtualHost "${host}"`,
         ...(options.boshHost === undefined ? [] : ['    modules_enabled = { "bosh" }']),
         '',

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { REPLIES } from '../../src/demo/fake-signal-node';
 import { freePort, get, sleep, waitFor } from '../helpers/daemon';
-import { fetchText, Haproxy, missing, stateOf, watchUntil, type ServerView } from './components';
+import { agentCheckConfig, fetchText, Haproxy, missing, stateOf, watchUntil, type ServerView } from './components';
 import { FAST, seconds, Shard } from './shard';
 
 /**
@@ -23,26 +23,7 @@ const SLACK_MS = 1500;
 const TEST = { skip, timeout: 60_000 };
 
 function config(frontend: number, shards: readonly Shard[]): string {
-  return [
-    'global',
-    '    stats socket ${SOCKET} mode 600 level admin',
-    'defaults',
-    '    mode http',
-    '    timeout connect 1s',
-    '    timeout client 5s',
-    '    timeout server 5s',
-    '    timeout check 1s',
-    'frontend fe',
-    `    bind 127.0.0.1:${frontend}`,
-    '    default_backend be',
-    'backend be',
-    '    balance roundrobin',
-    ...shards.map(
-      (shard) =>
-        `    server ${shard.name} 127.0.0.1:${shard.web.port} check inter 1s agent-check agent-addr 127.0.0.1 agent-port ${shard.agentPort} agent-inter ${AGENT_INTER_MS}ms weight 256`,
-    ),
-    '',
-  ].join('\n');
+  return agentCheckConfig(frontend, shards.map((shard) => ({ name: shard.name, webPort: shard.web.port, agentPort: shard.agentPort })), AGENT_INTER_MS);
 }
 
 void describe('HAProxy 2.6 agent-check against the sidecar', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
 import { agentAnswer, freePort, report, startAgainst, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
+import { agentLines, probes, watchEvents } from '../helpers/watch';
 import { httpStatus, missing, Prosody, watchUntil } from './components';
 import { FAST, seconds } from './shard';
 
@@ -19,9 +20,9 @@ const GRACE = '10';
 const SLACK_MS = 1500;
 const BOSH_HOST = 'meet.example.test';
 
-async function startProsody(boshHost?: string): Promise<Prosody> {
+async function startProsody(boshHost?: string, readTimeoutS?: number): Promise<Prosody> {
   const [c2sPort, httpPort] = [await freePort(), await freePort()];
-  return Prosody.start({ c2sPort, httpPort, ...(boshHost === undefined ? {} : { boshHost }) });
+  return Prosody.start({ c2sPort, httpPort, ...(boshHost === undefined ? {} : { boshHost }), ...(readTimeoutS === undefined ? {} : { readTimeoutS }) });
 }
 
 void describe('prosody 0.12 BOSH', () => {
@@ -87,6 +88,25 @@ void describe('prosody 0.12 BOSH', () => {
     const again = await report(daemon.httpPort);
     assert.equal(again.services.prosodyHealthy, true);
     assert.equal(again.services.prosodySoftDown, false);
+  });
+
+  void it('prosody closing idle connections (read_timeout 1 s): each close is one probe that succeeds, no flap, no log line', TEST, async () => {
+    const prosody = await startProsody(undefined, 1);
+    prosodies.push(prosody);
+    const started = performance.now();
+    // No scheduled poll after the first: every later probe of prosody is the watch's.
+    const daemon = await sidecar(prosody, { POLLING_INTERVAL: '60' });
+    await agentSays(daemon, 'up ready 100%', Date.now());
+    const lines = daemon.lines.length;
+    const answers = await agentLines(daemon, 80);
+    const seconds = (performance.now() - started) / 1000;
+    const closed = await watchEvents(daemon, 'prosody', 'closed');
+    const probed = await probes(daemon, 'prosody');
+    assert.ok(closed >= 2, `prosody closed the held connection ${closed} times in ${seconds.toFixed(1)} s`);
+    assert.ok(probed >= 2 && probed <= 1 + closed, `${probed} probes for ${closed} closes`);
+    assert.ok(probed <= Math.floor(seconds) + 2, `${probed} probes in ${seconds.toFixed(1)} s`);
+    assert.deepEqual(answers, ['up ready 100%\n']);
+    assert.deepEqual(daemon.lines.slice(lines), [], 'no log line');
   });
 
   void it('PROSODY_HOST: BOSH only inside the VirtualHost is 404 without it, healthy with it', TEST, async () => {

@@ -9,20 +9,22 @@ import { FakeSignalNode, type Endpoint, type Reply } from '../../src/demo/fake-s
 interface Settings {
   readonly component: 'jicofo' | 'prosody';
   readonly port: number;
+  readonly idleTimeoutMs?: number;
 }
 
-interface SetMessage {
-  readonly endpoint: Endpoint;
-  readonly reply: Reply;
-}
+type Message = { readonly endpoint: Endpoint; readonly reply: Reply } | { readonly count: Endpoint };
 
 async function main(): Promise<void> {
   const settings = JSON.parse(process.argv[2] ?? '{}') as Settings;
-  const node = new FakeSignalNode();
+  const node = new FakeSignalNode(settings.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: settings.idleTimeoutMs });
   // Only the component's own port is fixed; the other server of the fake stays unused.
   await (settings.component === 'jicofo' ? node.start(settings.port, 0) : node.start(0, settings.port));
   const origin = settings.component === 'jicofo' ? node.jicofoOrigin : node.prosodyOrigin;
-  process.on('message', (message: SetMessage) => {
+  process.on('message', (message: Message) => {
+    if ('count' in message) {
+      process.send?.({ counted: message.count, requests: node.count(message.count) });
+      return;
+    }
     node.set(message.endpoint, message.reply);
     process.send?.({ ack: message.endpoint });
   });

@@ -7,12 +7,18 @@ import type { Endpoint, Reply } from '../../src/demo/fake-signal-node';
  * upstream-child.ts): killing it closes its sockets the way a crashed jicofo
  * does, which an in-process fake that merely changes its answer cannot show.
  */
+export interface UpstreamOptions {
+  /** Closes connections idle this long (Jetty's idle timeout, prosody's read_timeout). */
+  readonly idleTimeoutMs?: number;
+}
+
 export class UpstreamProcess {
   private constructor(
     readonly component: 'jicofo' | 'prosody',
     readonly port: number,
     readonly origin: string,
     private child: ChildProcess,
+    private readonly options: UpstreamOptions,
   ) {}
 
   get pid(): number {
@@ -20,9 +26,24 @@ export class UpstreamProcess {
   }
 
   /** Starts one on `port` (0: a free one) and resolves once it listens. */
-  static async start(component: 'jicofo' | 'prosody', port = 0): Promise<UpstreamProcess> {
-    const { child, origin } = await spawnChild(component, port);
-    return new UpstreamProcess(component, Number(new URL(origin).port), origin, child);
+  static async start(component: 'jicofo' | 'prosody', port = 0, options: UpstreamOptions = {}): Promise<UpstreamProcess> {
+    const { child, origin } = await spawnChild(component, port, options);
+    return new UpstreamProcess(component, Number(new URL(origin).port), origin, child, options);
+  }
+
+  /** Requests this process has seen on `endpoint` since it started. */
+  count(endpoint: Endpoint): Promise<number> {
+    return new Promise((done, fail) => {
+      const onMessage = (message: { counted?: string; requests?: number }): void => {
+        if (message.counted !== endpoint) return;
+        this.child.off('message', onMessage);
+        done(message.requests ?? 0);
+      };
+      this.child.on('message', onMessage);
+      this.child.send({ count: endpoint }, (error) => {
+        if (error !== null) fail(error);
+      });
+    });
   }
 
   /** Changes what one endpoint answers; resolves once the child has taken it. */
@@ -57,7 +78,7 @@ export class UpstreamProcess {
   /** Starts it again on the same port, as systemd restarts a crashed service. */
   async restart(): Promise<void> {
     await this.kill();
-    this.child = (await spawnChild(this.component, this.port)).child;
+    this.child = (await spawnChild(this.component, this.port, this.options)).child;
   }
 
   stop(): Promise<void> {
@@ -68,8 +89,8 @@ export class UpstreamProcess {
 const CHILD = join(__dirname, 'upstream-child.ts');
 const START_LIMIT_MS = 20_000;
 
-function spawnChild(component: 'jicofo' | 'prosody', port: number): Promise<{ child: ChildProcess; origin: string }> {
-  const child = fork(CHILD, [JSON.stringify({ component, port })], {
+function spawnChild(component: 'jicofo' | 'prosody', port: number, options: UpstreamOptions): Promise<{ child: ChildProcess; origin: string }> {
+  const child = fork(CHILD, [JSON.stringify({ component, port, ...options })], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });

@@ -23,6 +23,7 @@ export interface SidecarMetrics {
   requestFinished(): void;
   recordProbe(source: SourceName, success: boolean, seconds: number): void;
   countNotification(outcome: 'delivered' | 'failed' | 'dropped'): void;
+  countWatchEvent(upstream: 'jicofo' | 'prosody', event: 'connected' | 'closed' | 'failed'): void;
 }
 
 /** One label combination of the request metrics. */
@@ -225,6 +226,13 @@ export function createMetrics(): SidecarMetrics {
     registers: [registry],
   });
 
+  const watchEvents = new Counter({
+    name: 'signal_connection_watch_events_total',
+    help: 'Connections held open to an upstream (CONNECTION_WATCH): connected, closed by the upstream (each asks for a probe), failed attempts',
+    labelNames: ['upstream', 'event'],
+    registers: [registry],
+  });
+
   // method → code → uri: lookups with the strings and numbers at hand, no key to build per request.
   const byMethod = new Map<string, Map<number, Map<string, RequestSeries>>>();
   const seriesFor = (method: string, code: number, uri: string): RequestSeries => {
@@ -280,5 +288,6 @@ export function createMetrics(): SidecarMetrics {
       probeRoundTrip.observe(label, seconds);
     },
     countNotification: (outcome) => notifications.inc({ outcome }),
+    countWatchEvent: (upstream, event) => watchEvents.inc({ upstream, event }),
   };
 }
