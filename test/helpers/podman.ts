@@ -61,6 +61,8 @@ const BUILD_LIMIT_MS = 25 * 60_000;
 export interface Podman {
   (args: readonly string[], options?: RunOptions): Promise<RunResult>;
   ok(args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** The containers.conf every call names, for other tools that drive podman (podman-compose). */
+  readonly containersConf: string;
   /** Runs `undo` at close(), latest first: how a test's containers, pods and images go away. */
   onClose(undo: () => Promise<unknown>): void;
   /** Removes everything registered with onClose, then the suite's containers.conf. Never throws. */
@@ -78,6 +80,7 @@ export async function openPodman(): Promise<Podman | { problem: string }> {
   const call = (args: readonly string[], options: RunOptions = {}): Promise<RunResult> => run('podman', args, { env, timeoutMs: 60_000, ...options });
   const undo: (() => Promise<unknown>)[] = [];
   const podman = Object.assign(call, {
+    containersConf: env.CONTAINERS_CONF,
     ok: (args: readonly string[], options: RunOptions = {}) => runOk('podman', args, { env, timeoutMs: 60_000, ...options }),
     onClose: (step: () => Promise<unknown>) => void undo.push(step),
     close: async () => {
