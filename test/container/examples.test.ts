@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { agentAnswer, freePort, get, QUICK, report, ROOT, waitFor } from '../helpers/daemon';
-import { buildImage, ensureBaseImage, openPodman, uniqueName, untilContainerHealthy, type Podman } from '../helpers/podman';
+import { buildImage, ensureBaseImage, suiteEngine, uniqueName, untilContainerHealthy, type Podman } from '../helpers/podman';
 import { run } from '../helpers/run';
 import { ensureTools } from '../helpers/tools';
 
@@ -46,35 +46,24 @@ const PROSODY_STAND_IN =
 type Json = Record<string, unknown>;
 
 describe('deployment examples', { concurrency: false }, () => {
-  let podman: Podman | undefined;
-  let skip: string | undefined;
+  const suite = suiteEngine();
+  const { engine } = suite;
   const image = `localhost/${uniqueName('image')}:test`;
   const work = mkdtempSync(join(tmpdir(), 'sidecar-examples-'));
 
+  // The image test builds and checks the image; here it is only the examples' sidecar.
   before(async () => {
-    const opened = await openPodman();
-    if ('problem' in opened) {
-      skip = opened.problem;
-      return;
-    }
-    podman = opened;
+    const podman = await suite.open();
+    if (podman === undefined) return;
     const base = await ensureBaseImage(podman);
-    if ('problem' in base) {
-      skip = base.problem;
-      return;
-    }
-    await buildImage(podman, image);
+    if ('problem' in base) suite.refuse(base.problem);
+    else await buildImage(podman, image);
   });
 
   after(async () => {
-    await podman?.close();
+    await suite.close();
     rmSync(work, { recursive: true, force: true });
   });
-
-  const engine = (t: TestContext): Podman | undefined => {
-    if (skip !== undefined) t.skip(skip);
-    return skip === undefined ? podman : undefined;
-  };
 
   describe('compose.yaml', { concurrency: false }, () => {
     /** Docker Compose from Debian 13, in a container of its own (the host is Debian 12, whose podman-compose 1.0.3 cannot run this file: see below). */

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
 import { agentAnswer, freePort, get, QUICK, report, ROOT, shippedLaunch, waitFor } from '../helpers/daemon';
-import { BASE_IMAGE, buildImage, containerLogs, ensureBaseImage, imageSize, mib, openPodman, startContainer, uniqueName, untilContainerHealthy, type Podman } from '../helpers/podman';
+import { BASE_IMAGE, buildImage, containerLogs, ensureBaseImage, imageSize, mib, startContainer, suiteEngine, uniqueName, untilContainerHealthy } from '../helpers/podman';
 
 /**
  * The image built from the project's Dockerfile with the real engine
@@ -18,41 +18,31 @@ import { BASE_IMAGE, buildImage, containerLogs, ensureBaseImage, imageSize, mib,
 const APP = '/usr/share/signal-sidecar';
 
 describe('container image', { concurrency: false }, () => {
-  let podman: Podman | undefined;
-  let skip: string | undefined;
+  const suite = suiteEngine();
+  const { engine } = suite;
   const image = `localhost/${uniqueName('image')}:test`;
   let fake: FakeSignalNode | undefined;
   const work = mkdtempSync(join(tmpdir(), 'sidecar-image-'));
 
   before(async () => {
-    const opened = await openPodman();
-    if ('problem' in opened) {
-      skip = opened.problem;
-      return;
-    }
-    podman = opened;
+    await suite.open();
     fake = await new FakeSignalNode().start();
   });
 
   after(async () => {
-    await podman?.close();
+    await suite.close();
     await fake?.stop();
     rmSync(work, { recursive: true, force: true });
   });
-
-  /** podman, or the reason this test cannot run. */
-  const engine = (t: TestContext): Podman | undefined => {
-    if (skip !== undefined) t.skip(skip);
-    return skip === undefined ? podman : undefined;
-  };
 
   it('builds from the Dockerfile (base image: the real one or a stand-in, said which)', async (t) => {
     const p = engine(t);
     if (p === undefined) return;
     const base = await ensureBaseImage(p);
     if ('problem' in base) {
-      skip = `no base image ${BASE_IMAGE} and no stand-in could be made: ${base.problem}`;
-      return t.skip(skip);
+      suite.refuse(`no base image ${BASE_IMAGE} and no stand-in could be made: ${base.problem}`);
+      engine(t);
+      return;
     }
     t.diagnostic(base.note);
     const ms = await buildImage(p, image);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { ROOT, waitFor } from './daemon';
 import { debianMirror, debianRoot } from './rootfs';
 import { run, runOk, type RunOptions, type RunResult } from './run';
@@ -94,6 +95,40 @@ export async function openPodman(): Promise<Podman | { problem: string }> {
     return { problem: `podman cannot run here: ${(info.stderr || info.stdout).trim().split('\n').slice(-2).join(' ')}` };
   }
   return podman;
+}
+
+export interface SuiteEngine {
+  /** In `before`: opens podman, or records why there is none; resolves with it, if any. */
+  readonly open: () => Promise<Podman | undefined>;
+  /** In `after`: removes everything the suite registered. */
+  readonly close: () => Promise<void>;
+  /** From here on every test skips with this reason. */
+  readonly refuse: (reason: string) => void;
+  /** podman for a test, or undefined after skipping it with the reason. */
+  readonly engine: (t: TestContext) => Podman | undefined;
+}
+
+/** One podman for a suite's tests, each of which skips, with the reason, where there is none. */
+export function suiteEngine(): SuiteEngine {
+  let podman: Podman | undefined;
+  let skip: string | undefined;
+  return {
+    open: async () => {
+      const opened = await openPodman();
+      if ('problem' in opened) skip = opened.problem;
+      else podman = opened;
+      return podman;
+    },
+    close: async () => podman?.close(),
+    refuse: (reason) => {
+      skip = reason;
+    },
+    engine: (t) => {
+      if (skip === undefined) return podman;
+      t.skip(skip);
+      return undefined;
+    },
+  };
 }
 
 /** A name no other run on this machine uses: containers, pods, images. */
