@@ -9,9 +9,10 @@
 # README.md, "Running it as a container", says how to run it.
 
 FROM debian:trixie-slim AS build
-# Behind a TLS-inspecting proxy, npm needs that proxy's CA: pass a bundle
-# with --build-arg NODE_EXTRA_CA_CERTS=PATH (and -v to mount it for the build).
-# It is an argument of this stage only and never reaches the image.
+# Behind a TLS-inspecting proxy, npm needs that proxy's CA: mount a bundle
+# into the build (podman build -v FILE:PATH:ro) and pass
+# --build-arg NODE_EXTRA_CA_CERTS=PATH. An argument of this stage only: it
+# never reaches the image.
 ARG NODE_EXTRA_CA_CERTS
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm \

@@ -62,7 +62,7 @@ const BUILD_LIMIT_MS = 25 * 60_000;
 export interface Podman {
   (args: readonly string[], options?: RunOptions): Promise<RunResult>;
   ok(args: readonly string[], options?: RunOptions): Promise<RunResult>;
-  /** The containers.conf every call names, for other tools that drive podman (podman-compose). */
+  /** The containers.conf every call names, for podman processes started otherwise (its API service). */
   readonly containersConf: string;
   /** Runs `undo` at close(), latest first: how a test's containers, pods and images go away. */
   onClose(undo: () => Promise<unknown>): void;
@@ -208,13 +208,14 @@ export async function buildImage(podman: Podman, tag: string): Promise<number> {
 }
 
 /**
- * The build's npm trusts what this machine's Node trusts: where the host
- * reaches the registry through a TLS-inspecting proxy, its NODE_EXTRA_CA_CERTS
- * bundle is mounted for the build (never copied into the image).
+ * The build's npm trusts what this machine's Node and npm trust: where the
+ * host reaches the registry through a TLS-inspecting proxy, the CA bundle it
+ * names (NODE_EXTRA_CA_CERTS, or npm's cafile, which npm run passes to its
+ * scripts) is mounted for the build, never copied into the image.
  */
 export function hostTrust(): string[] {
-  const bundle = process.env.NODE_EXTRA_CA_CERTS;
-  if (bundle === undefined || bundle === '' || !existsSync(bundle)) return [];
+  const bundle = [process.env.NODE_EXTRA_CA_CERTS, process.env.npm_config_cafile].find((path) => path !== undefined && path !== '' && existsSync(path));
+  if (bundle === undefined) return [];
   return ['--volume', `${bundle}:/run/host-ca-bundle.crt:ro`, '--build-arg', 'NODE_EXTRA_CA_CERTS=/run/host-ca-bundle.crt'];
 }
 
