@@ -9,6 +9,8 @@ export const DAEMON = join(ROOT, 'dist', 'app.js');
 
 /** How the systemd unit starts the daemon: node's flags and the environment it sets. */
 export interface Launch {
+  /** ExecStart, word for word: node, its flags, the daemon. */
+  readonly command: readonly string[];
   readonly nodeFlags: readonly string[];
   readonly env: Readonly<Record<string, string>>;
 }
@@ -30,7 +32,7 @@ export function shippedLaunch(unitFile = join(ROOT, 'debian', 'signal-sidecar.se
     // The package's configuration file is the package's: a test names its own.
     if (name !== 'CONFIG_FILE') env[name] = assignment.slice(equals + 1);
   }
-  return { nodeFlags: words.slice(1, -1), env };
+  return { command: words, nodeFlags: words.slice(1, -1), env };
 }
 
 const LAUNCH = shippedLaunch();
