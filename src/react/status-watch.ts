@@ -1,5 +1,5 @@
-import { statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { lstatSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 /**
  * One write makes several events (truncate, write, close); they are let
@@ -30,6 +30,11 @@ export function watchStatusFile(
   let settle: NodeJS.Timeout | undefined;
   let closed = false;
   let reported = false;
+  // A status file mounted from a Kubernetes ConfigMap is a symlink through
+  // `..data`, which the kubelet swaps by rename to update it: the events name
+  // `..data_tmp` and `..data`, never the file. When the file is a link, any
+  // change in its directory may have changed it, and costs one small read.
+  const linked = (): boolean => lstatSync(join(directory, name), { throwIfNoEntry: false })?.isSymbolicLink() === true;
 
   const lost = (error: unknown): void => {
     watcher?.close();
@@ -49,7 +54,7 @@ export function watchStatusFile(
           lost(new Error('the directory was removed or replaced'));
           return;
         }
-        if (filename !== null && filename.toString() !== name) return;
+        if (filename !== null && filename.toString() !== name && !linked()) return;
         clearTimeout(settle);
         settle = setTimeout(changed, SETTLE_MS);
       });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -61,6 +61,51 @@ describe('status watch when the directory itself goes away', () => {
       await seen(w, () => writeFileSync(w.file, 'maint'));
     } finally {
       w.watch.close();
+    }
+  });
+});
+
+describe('status watch of a file mounted from a Kubernetes ConfigMap', () => {
+  it('sees the kubelet swap the ..data link, though no event names the file', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'status-configmap-'));
+    // The kubelet's layout: the file is a link through ..data to a timestamped directory.
+    mkdirSync(join(directory, '..2026_12_01_00_00_00.1'));
+    writeFileSync(join(directory, '..2026_12_01_00_00_00.1', 'shard-status'), 'drain');
+    symlinkSync('..2026_12_01_00_00_00.1', join(directory, '..data'));
+    symlinkSync('..data/shard-status', join(directory, 'shard-status'));
+    let changes = 0;
+    const watch = watchStatusFile(join(directory, 'shard-status'), () => (changes += 1), () => undefined, RETRY_MS);
+    try {
+      // An update: a new timestamped directory, a new link beside ..data, renamed over it.
+      mkdirSync(join(directory, '..2026_12_01_00_01_00.2'));
+      writeFileSync(join(directory, '..2026_12_01_00_01_00.2', 'shard-status'), 'ready');
+      symlinkSync('..2026_12_01_00_01_00.2', join(directory, '..data_tmp'));
+      renameSync(join(directory, '..data_tmp'), join(directory, '..data'));
+      rmSync(join(directory, '..2026_12_01_00_00_00.1'), { recursive: true });
+      await waitFor('the watch to report the swap', () => (changes > 0 ? true : undefined), 2000, 10);
+      assert.equal(readFileSync(join(directory, 'shard-status'), 'utf8'), 'ready');
+    } finally {
+      watch.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('still ignores other files beside a plain status file', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'status-plain-'));
+    writeFileSync(join(directory, 'shard-status'), 'ready');
+    let changes = 0;
+    const watch = watchStatusFile(join(directory, 'shard-status'), () => (changes += 1), () => undefined, RETRY_MS);
+    try {
+      writeFileSync(join(directory, 'jicofo.conf'), 'x');
+      renameSync(join(directory, 'jicofo.conf'), join(directory, 'jicofo.conf.old'));
+      // The control: a write to the file itself is seen, and only after it does the count move.
+      await sleep(100);
+      assert.equal(changes, 0, 'no change reported for a neighbour');
+      writeFileSync(join(directory, 'shard-status'), 'drain');
+      await waitFor('the watch to report the file', () => (changes > 0 ? true : undefined), 2000, 10);
+    } finally {
+      watch.close();
+      rmSync(directory, { recursive: true, force: true });
     }
   });
 });
