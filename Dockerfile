@@ -20,17 +20,10 @@ RUN apt-get update \
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-# The production modules, staged as debian/rules stages the package's: in a
-# directory of their own, so the dev tools in /src/node_modules stay behind.
-# Express and axios load from them on first use (the rest is in the bundle).
-RUN mkdir -p /stage/dist \
- && cp package.json package-lock.json /stage/ \
- && cd /stage \
- && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- && rm package-lock.json \
- && find node_modules \( -name '.eslintrc*' -o -name '.npmignore' -o -name '.gitattributes' \
-      -o -name '.gitignore' -o -name '.editorconfig' -o -name '.travis.yml' -o -name '.nycrc' \) -type f -delete \
- && find node_modules -name '.github' -type d -prune -exec rm -rf {} +
+# The production modules, staged as the Debian package stages them
+# (scripts/stage-modules.sh): apart from the dev tools in /src/node_modules.
+COPY scripts/stage-modules.sh ./scripts/
+RUN sh scripts/stage-modules.sh /stage && mkdir -p /stage/dist
 COPY tsconfig.json ./
 COPY src ./src
 COPY container ./container
