@@ -4,8 +4,9 @@ import { FakeSignalNode, REPLIES, answer, redirect, type Endpoint, type Reply } 
 import { QUICK, agentAnswer, get, processUsage, report, sleep, startAgainst, untilHealthy, verdict, waitFor, type Daemon, type ReportJson } from '../helpers/daemon';
 
 const MiB = 1024 * 1024;
-/** QUICK polls at 0.2 s with 0.5 s probes: a steady state spans several polls within a second. */
+/** QUICK polls at 0.2 s: a steady state spans several polls within a second. */
 const POLL_MS = Number(QUICK.POLLING_INTERVAL) * 1000;
+const QUICK_TIMEOUT_MS = Number(QUICK.PROBE_TIMEOUT) * 1000;
 
 interface Case {
   readonly what: string;
@@ -29,7 +30,7 @@ const CASES: readonly Case[] = [
     what: 'stats dripping',
     endpoint: 'jicofoStats',
     reply: () => ({ kind: 'stream', bytes: 1_000_000, chunkBytes: 1, gapMs: 50 }),
-    reason: /jicofo stats body incomplete after 500 ms/,
+    reason: new RegExp(`jicofo stats body incomplete after ${QUICK_TIMEOUT_MS} ms`),
   },
   { what: 'stats reset', endpoint: 'jicofoStats', reply: () => ({ kind: 'reset' }), reason: /jicofo stats unreachable/ },
   { what: 'health reset', endpoint: 'jicofoHealth', reply: () => ({ kind: 'reset' }), reason: /jicofo health unreachable/ },
@@ -43,7 +44,7 @@ const CASES: readonly Case[] = [
     what: 'health dripping',
     endpoint: 'jicofoHealth',
     reply: () => ({ kind: 'stream', bytes: 1_000_000, chunkBytes: 1, gapMs: 50 }),
-    reason: /jicofo health body incomplete after 500 ms/,
+    reason: new RegExp(`jicofo health body incomplete after ${QUICK_TIMEOUT_MS} ms`),
   },
   { what: 'prosody reset', endpoint: 'prosody', reply: () => ({ kind: 'reset' }), reason: /prosody unreachable/ },
   { what: 'prosody redirected', endpoint: 'prosody', reply: (fake) => redirect(`${fake.jicofoOrigin}/about/health`, 301), reason: /prosody 301/ },
