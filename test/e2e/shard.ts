@@ -13,7 +13,7 @@ export const FAST = {
   POLLING_INTERVAL: '0.5',
   HEALTH_DAMPENING_INTERVAL: '2',
   DRAIN_GRACE_INTERVAL: '3',
-  PROBE_TIMEOUT: '1',
+  PROBE_TIMEOUT: '2',
 } as const;
 
 export const seconds = (value: string): number => Number(value) * 1000;
