@@ -62,6 +62,15 @@ export function parseCensus(body: string): Parse<Census> {
   return { ok: true, value: { rooms, participants, sumSquaredParticipants } };
 }
 
+/** Why the last census gives no rooms, in a short phrase; null when it gave them. */
+export function censusProblem(sample: CensusSample): string | null {
+  if (sample.parse?.ok === true) return null;
+  if (sample.parse !== null) return sample.parse.problem;
+  const { probe } = sample;
+  if (!probe.reachable) return `census unreachable: ${probe.error ?? 'no answer'}`;
+  return probe.error === null ? `census ${probe.statusCode}` : `census ${probe.statusCode}: ${probe.error}`;
+}
+
 /** GET {PROSODY_ORIG}/room-census with Host: CENSUS_HOST. */
 export function collectCensus(
   probe: HttpProbe,
@@ -69,5 +78,5 @@ export function collectCensus(
   censusHost: string | undefined,
   settings: UpstreamSettings,
 ): Promise<CensusSample> {
-  return probeAndParse(probe, { url: `${prosodyOrigin}/room-census`, host: censusHost, ...settings }, 'census', parseCensus);
+  return probeAndParse(probe, { url: `${prosodyOrigin}/room-census`, host: censusHost, ...settings }, 'census', parseCensus, 'CENSUS_BODY_LIMIT');
 }
