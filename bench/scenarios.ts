@@ -43,7 +43,7 @@ interface Pair<T> {
 }
 
 /** Runs the reference and the daemon alternately (ABBA…), so drift in the machine's load hits both alike. */
-async function paired<T>(repeats: number, reference: () => Promise<T>, daemon: () => Promise<T>, done: (i: number, pair: Pair<T>) => void): Promise<Pair<T>[]> {
+export async function paired<T>(repeats: number, reference: () => Promise<T>, daemon: () => Promise<T>, done: (i: number, pair: Pair<T>) => void): Promise<Pair<T>[]> {
   const pairs: Pair<T>[] = [];
   for (let i = 0; i < repeats; i += 1) {
     let pair: Pair<T>;
@@ -61,7 +61,7 @@ async function paired<T>(repeats: number, reference: () => Promise<T>, daemon: (
 }
 
 /** A figure measured on both, with the ratio taken per pair; `met` judges the median ratio. */
-function compared(id: string, name: string, unit: string, ours: readonly number[], theirs: readonly number[], target = '', met?: (ratio: number) => boolean): Figure {
+export function compared(id: string, name: string, unit: string, ours: readonly number[], theirs: readonly number[], target = '', met?: (ratio: number) => boolean): Figure {
   const ratio = ratioOf(ours, theirs);
   return { id, name, unit, daemon: spread(ours), reference: spread(theirs), ratio, target, met: met === undefined ? null : met(ratio.median) };
 }

@@ -23,13 +23,13 @@ const EMPTY_CENSUS = Buffer.from('{"room_census":[]}');
 /**
  * The census as served: rendered only when a new census sample arrived. A
  * status-file change or the end of a grace interval decides again with the
- * same census, and re-rendering 6,000 rooms (1.7 MB) would cost each of them
- * about 10 ms. A failed census keeps the last good one.
+ * same census, and encoding 6,000 rooms (1.7 MB) again would cost each of
+ * them milliseconds. A failed census keeps the last good one.
  */
 function censusBody(decision: Decision, previous: Rendered | null): Buffer {
   const census = decision.observation.census;
   if (previous !== null && (census === null || census === previous.decision.observation.census)) return previous.censusBody;
-  return census === null ? EMPTY_CENSUS : Buffer.from(JSON.stringify({ room_census: census.rooms }));
+  return census === null ? EMPTY_CENSUS : Buffer.from(census.json);
 }
 
 /**

@@ -39,7 +39,7 @@ export function watchTransitions(
       const problem = samples.census === null ? null : censusProblem(samples.census);
       if (problem !== censusLogged) {
         if (problem !== null) logger.warn('census unavailable', { problem });
-        else if (censusLogged !== null) logger.info('census available again', { rooms: observation.census?.rooms.length ?? 0 });
+        else if (censusLogged !== null) logger.info('census available again', { rooms: observation.census?.rooms ?? 0 });
         censusLogged = problem;
       }
     }
