@@ -61,9 +61,9 @@ export class Child {
     readonly name: string,
     command: string,
     args: readonly string[],
-    options: { cwd?: string } = {},
+    options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
   ) {
-    this.process = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => {
       this.output.push(chunk.toString('utf8'));
       // Bounded: a chatty component must not grow the test process without end.
@@ -83,6 +83,10 @@ export class Child {
         done(code ?? signal ?? -1);
       });
     });
+  }
+
+  get pid(): number | undefined {
+    return this.process.pid;
   }
 
   get alive(): boolean {

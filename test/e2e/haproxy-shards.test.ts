@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPLIES } from '../../src/demo/fake-signal-node';
-import { freePort, ROOT, waitFor } from '../helpers/daemon';
+import { freePort, waitFor } from '../helpers/daemon';
 import { fetchText, Haproxy, missing, stateOf, watchUntil, type ServerView } from './components';
+import { BACKEND, fillExample } from './example-config';
 import { FAST, seconds, Shard } from './shard';
 
 /**
@@ -15,28 +14,16 @@ import { FAST, seconds, Shard } from './shard';
 
 const skip = missing('haproxy');
 const TEST = { skip, timeout: 60_000 };
-const EXAMPLE = join(ROOT, 'examples', 'haproxy-shards.cfg');
-const BACKEND = 'shards';
 /** The example's agent-inter and check inter: bounds for waiting on HAProxy. */
 const AGENT_INTER_MS = 1000;
 const DAMPENING_MS = seconds(FAST.HEALTH_DAMPENING_INTERVAL);
 
-function replaceOnce(text: string, pattern: RegExp, replacement: string): string {
-  const matches = text.match(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`)) ?? [];
-  assert.equal(matches.length, 1, `the example must contain exactly one match for ${pattern}`);
-  return text.replace(pattern, replacement);
-}
-
 /** The example with loopback addresses and this run's ports: nothing else changes. */
 function localConfig(frontend: number, shards: readonly Shard[], options: { withoutStickTable?: boolean } = {}): string {
-  let text = readFileSync(EXAMPLE, 'utf8');
-  text = replaceOnce(text, /^(\s*stats socket )\S+/m, '$1${SOCKET}');
-  text = replaceOnce(text, /^(\s*)bind :80\b/m, `$1bind 127.0.0.1:${frontend}`);
-  for (const shard of shards) {
-    // The agent normally runs on the shard's own address; here every sidecar
-    // shares 127.0.0.1, so each server line names its sidecar's port.
-    text = replaceOnce(text, new RegExp(`^(\\s*server ${shard.name}) \\S+`, 'm'), `$1 127.0.0.1:${shard.web.port} agent-port ${shard.agentPort}`);
-  }
+  let text = fillExample(
+    frontend,
+    shards.map((shard) => ({ name: shard.name, port: shard.web.port, agentPort: shard.agentPort })),
+  );
   if (options.withoutStickTable === true) {
     const before = text;
     text = text.replace(/^\s*stick(-table| on) .*$/gm, '');

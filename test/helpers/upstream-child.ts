@@ -1,4 +1,5 @@
 import { FakeSignalNode, type Endpoint, type Reply } from '../../src/demo/fake-signal-node';
+import { holdComponentLink, serveConferences, type ConferenceSettings } from './conference-server';
 
 /**
  * One simulated upstream (jicofo or prosody) as a process of its own, so a
@@ -9,6 +10,10 @@ import { FakeSignalNode, type Endpoint, type Reply } from '../../src/demo/fake-s
 interface Settings {
   readonly component: 'jicofo' | 'prosody';
   readonly port: number;
+  /** prosody: also serve the shard's conferences (test/helpers/conference-server.ts). */
+  readonly conferences?: ConferenceSettings;
+  /** jicofo: hold a connection to prosody's component port. */
+  readonly componentPort?: number;
 }
 
 interface SetMessage {
@@ -22,6 +27,8 @@ async function main(): Promise<void> {
   // Only the component's own port is fixed; the other server of the fake stays unused.
   await (settings.component === 'jicofo' ? node.start(settings.port, 0) : node.start(0, settings.port));
   const origin = settings.component === 'jicofo' ? node.jicofoOrigin : node.prosodyOrigin;
+  if (settings.conferences !== undefined) await serveConferences(settings.conferences);
+  if (settings.componentPort !== undefined) holdComponentLink(settings.componentPort);
   process.on('message', (message: SetMessage) => {
     node.set(message.endpoint, message.reply);
     process.send?.({ ack: message.endpoint });

@@ -1,6 +1,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Endpoint, Reply } from '../../src/demo/fake-signal-node';
+import type { ConferenceSettings } from './conference-server';
+
+/** What a process plays besides its HTTP endpoints: a shard's conferences (prosody), its link to prosody (jicofo). */
+export interface UpstreamRole {
+  readonly conferences?: ConferenceSettings;
+  readonly componentPort?: number;
+}
 
 /**
  * A simulated jicofo or prosody in a process of its own (test/helpers/
@@ -13,6 +20,7 @@ export class UpstreamProcess {
     readonly port: number,
     readonly origin: string,
     private child: ChildProcess,
+    private readonly role: UpstreamRole,
   ) {}
 
   get pid(): number {
@@ -20,9 +28,9 @@ export class UpstreamProcess {
   }
 
   /** Starts one on `port` (0: a free one) and resolves once it listens. */
-  static async start(component: 'jicofo' | 'prosody', port = 0): Promise<UpstreamProcess> {
-    const { child, origin } = await spawnChild(component, port);
-    return new UpstreamProcess(component, Number(new URL(origin).port), origin, child);
+  static async start(component: 'jicofo' | 'prosody', port = 0, role: UpstreamRole = {}): Promise<UpstreamProcess> {
+    const { child, origin } = await spawnChild(component, port, role);
+    return new UpstreamProcess(component, Number(new URL(origin).port), origin, child, role);
   }
 
   /** Changes what one endpoint answers; resolves once the child has taken it. */
@@ -57,7 +65,7 @@ export class UpstreamProcess {
   /** Starts it again on the same port, as systemd restarts a crashed service. */
   async restart(): Promise<void> {
     await this.kill();
-    this.child = (await spawnChild(this.component, this.port)).child;
+    this.child = (await spawnChild(this.component, this.port, this.role)).child;
   }
 
   stop(): Promise<void> {
@@ -68,8 +76,8 @@ export class UpstreamProcess {
 const CHILD = join(__dirname, 'upstream-child.ts');
 const START_LIMIT_MS = 20_000;
 
-function spawnChild(component: 'jicofo' | 'prosody', port: number): Promise<{ child: ChildProcess; origin: string }> {
-  const child = fork(CHILD, [JSON.stringify({ component, port })], {
+function spawnChild(component: 'jicofo' | 'prosody', port: number, role: UpstreamRole): Promise<{ child: ChildProcess; origin: string }> {
+  const child = fork(CHILD, [JSON.stringify({ component, port, ...role })], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
