@@ -65,8 +65,8 @@ export class Ledger {
   private readonly sessions = new Map<number, Session>();
   /** room → shard → live sessions. */
   private readonly live = new Map<string, Map<string, number>>();
-  /** room → the shard of its latest join, while the conference exists. */
-  private readonly home = new Map<string, string>();
+  /** room → the shard of its latest conference, kept after it ended (to tell a failover from a fresh start). */
+  private readonly lastShard = new Map<string, string>();
   readonly windows: FaultWindow[] = [];
   private readonly state = new Map<string, ServerState>();
   private placements: PendingPlacement[] = [];
@@ -84,6 +84,8 @@ export class Ledger {
   readonly drainMoved = new Set<string>();
   /** Rooms moved off a broken shard: the failover itself. */
   readonly failedOver = new Set<string>();
+  /** Rooms whose conference ended and started again on another shard, without a fault: harmless, nobody was left behind. */
+  readonly replacedAfterEmpty = new Set<string>();
   /** New conferences HAProxy placed on a shard it showed in DRAIN, DOWN or MAINT (before and after). */
   readonly newRoomsOnUnavailable: { room: string; shard: string; state: ServerState }[] = [];
   newRooms = 0;
@@ -187,20 +189,36 @@ export class Ledger {
 
   // ------------------------------------------------------------ participants
 
+  /**
+   * A conference exists while someone is in its room: prosody destroys a room
+   * when its last occupant leaves, so a join into an empty room starts a new
+   * conference (placed wherever HAProxy sends it), and only a join next to
+   * live sessions on another shard moves (and splits) a running one.
+   */
   joined(participant: number, room: string, shard: string): void {
     const at = this.now();
     this.joins += 1;
     this.roomsSeen.add(room);
-    const previous = this.home.get(room);
-    if (previous === undefined) {
+    const running = [...(this.live.get(room) ?? new Map<string, number>())].sort((a, b) => b[1] - a[1]).map(([name]) => name);
+    if (running.length === 0) {
       this.newRooms += 1;
       this.placements.push({ room, shard, at, before: this.serverState(shard) });
       const fault = this.faultOn(shard);
       if (fault !== undefined && fault.kind !== 'sidecar') fault.newRoomsAfterMs.push(at - fault.injectedAt);
-    } else if (previous !== shard) {
-      this.moved(room, previous, shard);
+      const before = this.lastShard.get(room);
+      if (before !== undefined && before !== shard) {
+        const left = this.faultOn(before);
+        if (left !== undefined && left.kind !== 'sidecar') {
+          this.failedOver.add(room);
+          left.movedRooms.add(room);
+        } else {
+          this.replacedAfterEmpty.add(room);
+        }
+      }
+    } else if (!running.includes(shard)) {
+      this.moved(room, running[0] ?? '', shard);
     }
-    this.home.set(room, shard);
+    this.lastShard.set(room, shard);
     this.sessions.set(participant, { room, shard });
     const shards = this.live.get(room) ?? new Map<string, number>();
     shards.set(shard, (shards.get(shard) ?? 0) + 1);
@@ -247,9 +265,9 @@ export class Ledger {
     this.failures.set(why, (this.failures.get(why) ?? 0) + 1);
   }
 
-  /** The conference of `room` is over (all its participants left): its next join places a new one. */
+  /** The room's name is given up (its meeting is over for good); a later use of it is another meeting. */
   retired(room: string): void {
-    this.home.delete(room);
+    this.lastShard.delete(room);
   }
 
   /** Live sessions per shard, as the participants see them. */

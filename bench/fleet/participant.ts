@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { upgradeRequest } from '../../test/helpers/conference-server';
 
 /**
  * A simulated participant joining as jitsi-meet does through HAProxy: a page
@@ -147,12 +147,7 @@ export class Participant {
     socket.setNoDelay(true);
     const deadline = setTimeout(() => this.retry('join timeout', null), this.settings.joinTimeoutMs);
     this.timers.push(deadline);
-    socket.once('connect', () => {
-      socket.write(
-        `GET /xmpp-websocket?room=${encodeURIComponent(this.room)} HTTP/1.1\r\nHost: meet.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-          `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`,
-      );
-    });
+    socket.once('connect', () => socket.write(upgradeRequest(this.room)));
     socket.on('data', (chunk: string) => {
       buffered += chunk;
       if (!upgraded) {

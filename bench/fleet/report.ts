@@ -47,6 +47,7 @@ export interface FleetResults {
   readonly drainMoves: number;
   readonly disconnectedWithoutFault: number;
   readonly failedOverRooms: number;
+  readonly replacedAfterEmpty: number;
   readonly joins: number;
   readonly failedJoins: number;
   readonly newRooms: number;
@@ -140,6 +141,7 @@ export function results(facts: RunFacts): FleetResults {
     drainMoves: ledger.drainMoved.size,
     disconnectedWithoutFault: ledger.disconnectedWithoutFault,
     failedOverRooms: ledger.failedOver.size,
+    replacedAfterEmpty: ledger.replacedAfterEmpty.size,
     joins: ledger.joins,
     failedJoins: ledger.failedJoins,
     newRooms: ledger.newRooms,
@@ -188,6 +190,7 @@ function summary(output: FleetResults): string[] {
     `${output.shards} shards, ${output.participants} participants, ${output.rooms} rooms (${output.newRooms} conferences placed), ${output.joins} joins, ${output.failedJoins} failed joins`,
     `split conferences ${output.splitConferences}; moves without fault ${output.movesWithoutFault}; rooms moved by a sidecar restart or kill ${output.restartMoves}; ` +
       `rooms moved off a draining shard ${output.drainMoves}; new rooms on a draining or down shard ${output.newRoomsOnUnavailable}; ` +
+      `conferences that emptied and started again elsewhere ${output.replacedAfterEmpty}; ` +
       `participants disconnected without a fault of their shard ${output.disconnectedWithoutFault}`,
     `goals: ${Object.entries(output.goals).map(([goal, met]) => `${goal} ${met ? 'yes' : 'NO'}`).join(', ')}`,
   ];

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -43,7 +43,11 @@ function listen(server: net.Server, port: number): Promise<void> {
   });
 }
 
-export async function serveConferences(settings: ConferenceSettings): Promise<void> {
+export interface ConferenceServer {
+  close(): Promise<void>;
+}
+
+export async function serveConferences(settings: ConferenceSettings): Promise<ConferenceServer> {
   const sessions = new Map<net.Socket, string>();
   let focus = 0;
 
@@ -104,21 +108,80 @@ export async function serveConferences(settings: ConferenceSettings): Promise<vo
     };
     socket.on('data', onData);
     if (head.length > 0) onData(head);
+    // A participant that hangs up is gone: close our side too (HAProxy holds the tunnel until both are closed).
+    socket.once('end', () => socket.end());
     socket.once('close', () => sessions.delete(socket));
   });
   await Promise.all([listen(component, settings.componentPort), listen(web, settings.port)]);
+  return {
+    async close() {
+      for (const socket of sessions.keys()) socket.destroy();
+      web.closeAllConnections();
+      await Promise.all([component, web].map((server) => new Promise((done) => server.close(done))));
+    },
+  };
 }
 
 /**
  * jicofo's side: keeps one connection to prosody's component port, opening it
  * again 100 ms after it fails or closes, for as long as the process lives.
  */
-export function holdComponentLink(port: number): void {
+export function holdComponentLink(port: number): () => void {
+  let link: net.Socket | undefined;
+  let held = true;
   const connect = (): void => {
-    const link = net.connect(port, '127.0.0.1');
+    if (!held) return;
+    link = net.connect(port, '127.0.0.1');
     link.on('error', () => undefined);
     link.once('close', () => setTimeout(connect, 100).unref());
     link.resume();
   };
   connect();
+  return () => {
+    held = false;
+    link?.destroy();
+  };
+}
+
+/** The participant's side: the Upgrade request jitsi-meet's websocket makes for `room`. */
+export function upgradeRequest(room: string): string {
+  return (
+    `GET /xmpp-websocket?room=${encodeURIComponent(room)} HTTP/1.1\r\nHost: meet.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`
+  );
+}
+
+export interface Session {
+  /** The shard that took the participant. */
+  readonly shard: string;
+  /** Resolves when the connection closes, from either side. */
+  readonly closed: Promise<void>;
+  close(): void;
+}
+
+/** One participant joining `room` through `port` (HAProxy's frontend); rejects unless a shard says `joined`. */
+export function openSession(port: number, room: string, timeoutMs = 5000): Promise<Session> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(upgradeRequest(room)));
+    const closed = new Promise<void>((done) => socket.once('close', () => done()));
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer joining ${room}: ${JSON.stringify(text)}`));
+    }, timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      const line = /\r\n\r\n(\S+) (\S+)\n/.exec(text);
+      if (line === null) return;
+      clearTimeout(timer);
+      if (line[1] === 'joined') resolve({ shard: line[2] ?? '', closed, close: () => socket.end('bye\n') });
+      else reject(new Error(`joining ${room}: ${line[1]} from ${line[2]}`));
+    });
+    void closed.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`closed joining ${room}: ${JSON.stringify(text)}`));
+    });
+  });
 }
