@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { FakeSignalNode, answer } from '../src/demo/fake-signal-node';
 import { waitFor, type Daemon } from '../test/helpers/daemon';
 import { CONFERENCE_HOST, largestNode } from '../test/helpers/largest-node';
-import { httpLoad, timedGet, type LoadRun } from './lib/load';
+import { timedGet } from './lib/load';
 import { pin, rssMiB, spread } from './lib/measure';
 import { startReference, startSidecar } from './lib/servers';
 import { alone, type Figure } from './lib/table';
-import { compared, drain, paired, type Raw, type Settings } from './scenarios';
+import { compared, drain, sequentialRuns, type Raw, type Settings } from './scenarios';
 
 const pid = (daemon: Daemon): number => daemon.child.pid as number;
 
@@ -43,19 +43,7 @@ export async function largestNodeScale(settings: Settings, raw: Raw): Promise<Fi
     const settled = { daemon: rssMiB(pid(daemon)), reference: rssMiB(reference.pid) };
 
     // 1.7 MB answers take milliseconds each: runs of at least 3 s hold a few hundred.
-    const seconds = Math.max(3, settings.metricsSeconds);
-    const sequential = (port: number): Promise<LoadRun> =>
-      httpLoad(settings.tool, { url: `http://127.0.0.1:${port}/signal/census`, connections: 1, seconds, cpu: settings.loadCpu }, settings.scratch);
-    const runs = await paired(
-      settings.repeats,
-      () => sequential(reference.httpPort),
-      () => sequential(daemon.httpPort),
-      (i, { daemon: ours, reference: theirs }) =>
-        settings.log(
-          `  /signal/census run ${i + 1}: daemon p50 ${ours.p50Ms.toFixed(2)} p99 ${ours.p99Ms.toFixed(2)} ms (${ours.requests} requests), ` +
-            `bare p50 ${theirs.p50Ms.toFixed(2)} p99 ${theirs.p99Ms.toFixed(2)} ms (${theirs.requests} requests, ${theirs.errors} errors)`,
-        ),
-    );
+    const runs = await sequentialRuns(settings, daemon, reference, '/signal/census', Math.max(3, settings.metricsSeconds));
     const served = { daemon: rssMiB(pid(daemon)), reference: rssMiB(reference.pid) };
     settings.log(
       `  RSS with the census: daemon ${settled.daemon.toFixed(1)} MiB (${served.daemon.toFixed(1)} after serving it), ` +

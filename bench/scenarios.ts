@@ -37,7 +37,7 @@ const ratioOf = (daemon: readonly number[], reference: readonly number[]): Sprea
 
 const pid = (daemon: Daemon): number => daemon.child.pid as number;
 
-interface Pair<T> {
+export interface Pair<T> {
   readonly daemon: T;
   readonly reference: T;
 }
@@ -156,19 +156,24 @@ function seriesCount(text: string): number {
  * its garbage collector stall for up to 16 ms every ~200 ms, and with
  * 20 KB answers those stalls landed on the daemon's figures.
  */
-export async function metrics(settings: Settings, daemon: Daemon, reference: Reference, raw: Raw): Promise<Figure[]> {
+/** One-connection latency runs of `path` (wrk), reference and daemon alternating. */
+export function sequentialRuns(settings: Settings, daemon: Daemon, reference: Reference, path: string, seconds = settings.metricsSeconds): Promise<Pair<LoadRun>[]> {
   const sequential = (port: number): Promise<LoadRun> =>
-    httpLoad(settings.tool, { url: `http://127.0.0.1:${port}/metrics`, connections: 1, seconds: settings.metricsSeconds, cpu: settings.loadCpu }, settings.scratch);
-  const runs = await paired(
+    httpLoad(settings.tool, { url: `http://127.0.0.1:${port}${path}`, connections: 1, seconds, cpu: settings.loadCpu }, settings.scratch);
+  return paired(
     settings.repeats,
     () => sequential(reference.httpPort),
     () => sequential(daemon.httpPort),
     (i, { daemon: ours, reference: theirs }) =>
       settings.log(
-        `  /metrics run ${i + 1}: daemon p50 ${ours.p50Ms.toFixed(2)} p99 ${ours.p99Ms.toFixed(2)} ms (${ours.requests} requests), ` +
-          `bare p50 ${theirs.p50Ms.toFixed(2)} p99 ${theirs.p99Ms.toFixed(2)} ms`,
+        `  ${path} run ${i + 1}: daemon p50 ${ours.p50Ms.toFixed(2)} p99 ${ours.p99Ms.toFixed(2)} ms (${ours.requests} requests), ` +
+          `bare p50 ${theirs.p50Ms.toFixed(2)} p99 ${theirs.p99Ms.toFixed(2)} ms (${theirs.requests} requests)`,
       ),
   );
+}
+
+export async function metrics(settings: Settings, daemon: Daemon, reference: Reference, raw: Raw): Promise<Figure[]> {
+  const runs = await sequentialRuns(settings, daemon, reference, '/metrics');
   const p99s = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].p99Ms);
   const p50s = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].p50Ms);
   const p99 = spread(p99s('daemon'));

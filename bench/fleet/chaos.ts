@@ -36,6 +36,18 @@ export interface Fault {
 
 export function schedule(timing: Timing): Fault[] {
   const { pollMs, graceMs, probeTimeoutMs, holdMs } = timing;
+  /** Only the sidecar goes away and comes back; HAProxy should see nothing. */
+  const sidecarFault = (name: string, act: (shard: FleetShard) => Promise<unknown>): Fault => ({
+    name,
+    kind: 'sidecar',
+    expect: null,
+    detectionBoundMs: null,
+    async run(shard, heal) {
+      await act(shard);
+      await sleep(holdMs);
+      heal();
+    },
+  });
   return [
     {
       name: 'operator drain, then ready',
@@ -100,28 +112,8 @@ export function schedule(timing: Timing): Fault[] {
         heal();
       },
     },
-    {
-      name: 'sidecar restarted (SIGTERM)',
-      kind: 'sidecar',
-      expect: null,
-      detectionBoundMs: null,
-      async run(shard, heal) {
-        await shard.sidecar.restart();
-        await sleep(holdMs);
-        heal();
-      },
-    },
-    {
-      name: 'sidecar killed (kill -9), restarted by systemd',
-      kind: 'sidecar',
-      expect: null,
-      detectionBoundMs: null,
-      async run(shard, heal) {
-        await shard.sidecar.crash();
-        await sleep(holdMs);
-        heal();
-      },
-    },
+    sidecarFault('sidecar restarted (SIGTERM)', (shard) => shard.sidecar.restart()),
+    sidecarFault('sidecar killed (kill -9), restarted by systemd', (shard) => shard.sidecar.crash()),
     {
       name: 'jicofo flaps (500 / 200 every 1.5 s)',
       kind: 'unhealthy',

@@ -39,6 +39,8 @@ export interface FaultWindow {
   markedAt: number | null;
   markedAs: ServerState | null;
   downAt: number | null;
+  /** HAProxy's words for it then: `DOWN (agent)` when the sidecar said so, `DOWN` when HAProxy's own check failed. */
+  downStatus: string | null;
   backAt: number | null;
   /** Rooms that moved off the shard, and rooms that split, during the window. */
   readonly movedRooms: Set<string>;
@@ -113,6 +115,7 @@ export class Ledger {
       markedAt: null,
       markedAs: null,
       downAt: null,
+      downStatus: null,
       backAt: null,
       movedRooms: new Set(),
       splitRooms: new Set(),
@@ -155,8 +158,8 @@ export class Ledger {
 
   // ------------------------------------------------------------ HAProxy
 
-  /** One sample of HAProxy's view of every shard. */
-  observe(states: ReadonlyMap<string, ServerState>): void {
+  /** One sample of HAProxy's view of every shard, with its status column (`show stat`). */
+  observe(states: ReadonlyMap<string, ServerState>, statuses: ReadonlyMap<string, string> = new Map()): void {
     const at = this.now();
     for (const [shard, state] of states) {
       this.state.set(shard, state);
@@ -166,7 +169,10 @@ export class Ledger {
           window.markedAt = at;
           window.markedAs = state;
         }
-        if (window.downAt === null && state === 'DOWN') window.downAt = at;
+        if (window.downAt === null && state === 'DOWN') {
+          window.downAt = at;
+          window.downStatus = statuses.get(shard) ?? null;
+        }
         if (window.healedAt !== null && window.backAt === null && state === 'UP') window.backAt = at;
       }
     }

@@ -28,6 +28,7 @@ export interface FaultResult {
   readonly haproxySaw: string | null;
   readonly haproxyAfterMs: number | null;
   readonly haproxyDownAfterMs: number | null;
+  readonly haproxyDownStatus: string | null;
   readonly haproxyBackAfterHealMs: number | null;
   readonly movedRooms: number;
   readonly splitRooms: number;
@@ -113,6 +114,7 @@ export function results(facts: RunFacts): FleetResults {
       haproxySaw: window.markedAs,
       haproxyAfterMs: window.markedAt === null ? null : Math.round(window.markedAt - window.injectedAt),
       haproxyDownAfterMs: window.downAt === null ? null : Math.round(window.downAt - window.injectedAt),
+      haproxyDownStatus: window.downStatus,
       haproxyBackAfterHealMs: window.backAt === null || window.healedAt === null ? null : Math.round(window.backAt - window.healedAt),
       movedRooms: window.movedRooms.size,
       splitRooms: window.splitRooms.size,

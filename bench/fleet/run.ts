@@ -135,7 +135,7 @@ async function main(): Promise<void> {
     const configText = readFileSync(settings.haproxyConfig, 'utf8');
     const filled = fillExample(
       await freePort(),
-      shards.map((shard) => ({ name: shard.name, port: shard.conferencePort, agentPort: shard.sidecar.agentPort })),
+      shards.map((shard) => ({ name: shard.name, port: shard.front.port, agentPort: shard.sidecar.agentPort })),
       configText,
     );
     const frontend = Number(/bind 127\.0\.0\.1:(\d+)/.exec(filled)?.[1]);
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
           try {
             const views = await proxy.servers(BACKEND);
             const states = new Map<string, ServerState>([...views].map(([name, view]) => [name, stateOf(view)]));
-            ledger.observe(states);
+            ledger.observe(states, new Map([...views].map(([name, view]) => [name, view.status])));
           } catch {
             // A sample lost to a busy socket: the next one follows.
           }

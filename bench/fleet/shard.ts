@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/daemon';
 import { UpstreamProcess } from '../../test/helpers/upstream-process';
+import { ShardFront } from './front';
 import { SidecarProcess, type SidecarCommand } from './sidecar-process';
 
 /**
  * One shard of the fleet: jicofo and prosody each a process of their own
  * (prosody's process also serves the shard's conferences, jicofo's holds its
- * link to prosody), the sidecar watching them, and its status file.
+ * link to prosody), its nginx in front of them, the sidecar watching them,
+ * and its status file.
  */
 export class FleetShard {
   private constructor(
@@ -16,7 +18,9 @@ export class FleetShard {
     readonly jicofo: UpstreamProcess,
     readonly prosody: UpstreamProcess,
     readonly sidecar: SidecarProcess,
-    /** The port HAProxy sends participants to (the shard's nginx). */
+    /** The shard's nginx: the address HAProxy sends participants to. */
+    readonly front: ShardFront,
+    /** Prosody's conference port behind it. */
     readonly conferencePort: number,
     private readonly dir: string,
   ) {}
@@ -43,7 +47,8 @@ export class FleetShard {
       STATUS_PATH: statusFile,
     });
     await sidecar.start();
-    return new FleetShard(name, jicofo, prosody, sidecar, conferencePort, dir);
+    const front = await ShardFront.start(conferencePort);
+    return new FleetShard(name, jicofo, prosody, sidecar, front, conferencePort, dir);
   }
 
   /** As `signal-sidecar drain` writes it: a new file renamed over the old one. */
@@ -65,7 +70,7 @@ export class FleetShard {
 
   async stop(): Promise<void> {
     this.prosody.signal('SIGCONT');
-    await Promise.all([this.sidecar.stop(), this.jicofo.stop(), this.prosody.stop()]);
+    await Promise.all([this.front.close(), this.sidecar.stop(), this.jicofo.stop(), this.prosody.stop()]);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
