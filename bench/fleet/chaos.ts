@@ -115,13 +115,17 @@ export function schedule(timing: Timing): Fault[] {
     sidecarFault('sidecar restarted (SIGTERM)', (shard) => shard.sidecar.restart()),
     sidecarFault('sidecar killed (kill -9), restarted by systemd', (shard) => shard.sidecar.crash()),
     {
-      name: 'jicofo flaps (500 / 200 every 1.5 s)',
+      name: 'jicofo flaps (500, then 200 / 500 every 1.5 s)',
       kind: 'unhealthy',
       expect: 'DOWN',
+      // The first 500 lasts a poll, so it is seen within one interval; the
+      // flapping after it is what dampening must hold down.
       detectionBoundMs: pollMs,
       async run(shard, heal) {
+        await shard.jicofo.set('jicofoHealth', REPLIES.jicofoHardDown());
+        await sleep(pollMs + 500);
         const until = Date.now() + Math.max(holdMs, 4 * pollMs);
-        let broken = false;
+        let broken = true;
         while (Date.now() < until) {
           broken = !broken;
           await shard.jicofo.set('jicofoHealth', broken ? REPLIES.jicofoHardDown() : REPLIES.jicofoHealthy());

@@ -213,8 +213,11 @@ export class Ledger {
       if (fault !== undefined && fault.kind !== 'sidecar') fault.newRoomsAfterMs.push(at - fault.injectedAt);
       const before = this.lastShard.get(room);
       if (before !== undefined && before !== shard) {
+        // A conference that ended on a broken shard and starts again elsewhere
+        // failed over; one that emptied anywhere else (a draining shard
+        // included: that is what drain is for) simply started afresh.
         const left = this.faultOn(before);
-        if (left !== undefined && left.kind !== 'sidecar') {
+        if (left !== undefined && (left.kind === 'dead' || left.kind === 'unhealthy')) {
           this.failedOver.add(room);
           left.movedRooms.add(room);
         } else {

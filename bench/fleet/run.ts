@@ -10,7 +10,7 @@ import { machine } from '../lib/measure';
 import { schedule, type Timing } from './chaos';
 import { Ledger, type ServerState } from './ledger';
 import { Participant, type ClientSettings } from './participant';
-import { results, table } from './report';
+import { markdown, results, table } from './report';
 import { FleetShard } from './shard';
 import { defaultSidecarCommand, parseSidecarCommand, type SidecarCommand } from './sidecar-process';
 
@@ -275,7 +275,7 @@ async function main(): Promise<void> {
     const directory = resolve(__dirname, '..', 'results');
     mkdirSync(directory, { recursive: true });
     const file = join(directory, 'fleet.json');
-    writeFileSync(file, `${JSON.stringify(output, null, 2)}\n`);
+    writeFileSync(file, `${JSON.stringify({ ...output, markdown: markdown(output) }, null, 2)}\n`);
     process.stdout.write(`results written to ${file}\n`);
   } finally {
     churning = false;
