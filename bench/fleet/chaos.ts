@@ -34,86 +34,63 @@ export interface Fault {
   run(shard: FleetShard, heal: () => void): Promise<void>;
 }
 
-export function schedule(timing: Timing): Fault[] {
-  const { pollMs, graceMs, probeTimeoutMs, holdMs } = timing;
-  /** Only the sidecar goes away and comes back; HAProxy should see nothing. */
-  const sidecarFault = (name: string, act: (shard: FleetShard) => Promise<unknown>): Fault => ({
+type Act = (shard: FleetShard) => unknown;
+
+/** A fault that is injected, held, and undone. */
+function held(name: string, kind: FaultKind, expect: Fault['expect'], detectionBoundMs: number | null, inject: Act, undo: Act, holdMs: number): Fault {
+  return {
     name,
-    kind: 'sidecar',
-    expect: null,
-    detectionBoundMs: null,
+    kind,
+    expect,
+    detectionBoundMs,
     async run(shard, heal) {
-      await act(shard);
+      await inject(shard);
       await sleep(holdMs);
+      await undo(shard);
       heal();
     },
-  });
+  };
+}
+
+export function schedule(timing: Timing): Fault[] {
+  const { pollMs, graceMs, probeTimeoutMs, holdMs } = timing;
+  const nothing: Act = () => undefined;
   return [
-    {
-      name: 'operator drain, then ready',
-      kind: 'drain',
-      expect: 'DRAIN',
-      // The status file is watched: the change reaches the agent at once.
-      detectionBoundMs: 100,
-      async run(shard, heal) {
-        shard.setStatus('drain');
-        await sleep(holdMs);
-        shard.setStatus('ready');
-        heal();
-      },
-    },
-    {
-      name: 'jicofo answers 500',
-      kind: 'unhealthy',
-      expect: 'DOWN',
-      detectionBoundMs: pollMs,
-      async run(shard, heal) {
-        await shard.jicofo.set('jicofoHealth', REPLIES.jicofoHardDown());
-        await sleep(holdMs);
-        await shard.jicofo.set('jicofoHealth', REPLIES.jicofoHealthy());
-        heal();
-      },
-    },
-    {
-      name: 'jicofo killed (kill -9), restarted',
-      kind: 'dead',
-      expect: 'DOWN',
-      // Refused connections at the next poll.
-      detectionBoundMs: pollMs,
-      async run(shard, heal) {
-        await shard.jicofo.kill('SIGKILL');
-        await sleep(holdMs);
-        await shard.jicofo.restart();
-        heal();
-      },
-    },
-    {
-      name: 'prosody hung (SIGSTOP), then SIGCONT',
-      kind: 'dead',
-      expect: 'DOWN',
-      // A timeout is a soft failure: drain for the grace interval, then down.
-      detectionBoundMs: pollMs + probeTimeoutMs + graceMs,
-      async run(shard, heal) {
-        shard.prosody.signal('SIGSTOP');
-        await sleep(pollMs + probeTimeoutMs + graceMs + holdMs);
-        shard.prosody.signal('SIGCONT');
-        heal();
-      },
-    },
-    {
-      name: 'participants above PARTICIPANT_MAX',
-      kind: 'drain',
-      expect: 'DRAIN',
-      detectionBoundMs: pollMs,
-      async run(shard, heal) {
-        await shard.jicofo.set('jicofoStats', REPLIES.statsWith(5200));
-        await sleep(holdMs);
-        await shard.jicofo.set('jicofoStats', REPLIES.stats());
-        heal();
-      },
-    },
-    sidecarFault('sidecar restarted (SIGTERM)', (shard) => shard.sidecar.restart()),
-    sidecarFault('sidecar killed (kill -9), restarted by systemd', (shard) => shard.sidecar.crash()),
+    // The status file is watched: the change reaches the agent at once.
+    held('operator drain, then ready', 'drain', 'DRAIN', 100, (shard) => shard.setStatus('drain'), (shard) => shard.setStatus('ready'), holdMs),
+    held(
+      'jicofo answers 500',
+      'unhealthy',
+      'DOWN',
+      pollMs,
+      (shard) => shard.jicofo.set('jicofoHealth', REPLIES.jicofoHardDown()),
+      (shard) => shard.jicofo.set('jicofoHealth', REPLIES.jicofoHealthy()),
+      holdMs,
+    ),
+    // Refused connections at the next poll.
+    held('jicofo killed (kill -9), restarted', 'dead', 'DOWN', pollMs, (shard) => shard.jicofo.kill('SIGKILL'), (shard) => shard.jicofo.restart(), holdMs),
+    // A timeout is a soft failure: drain for the grace interval, then down.
+    held(
+      'prosody hung (SIGSTOP), then SIGCONT',
+      'dead',
+      'DOWN',
+      pollMs + probeTimeoutMs + graceMs,
+      (shard) => shard.prosody.signal('SIGSTOP'),
+      (shard) => shard.prosody.signal('SIGCONT'),
+      pollMs + probeTimeoutMs + graceMs + holdMs,
+    ),
+    held(
+      'participants above PARTICIPANT_MAX',
+      'drain',
+      'DRAIN',
+      pollMs,
+      (shard) => shard.jicofo.set('jicofoStats', REPLIES.statsWith(5200)),
+      (shard) => shard.jicofo.set('jicofoStats', REPLIES.stats()),
+      holdMs,
+    ),
+    // Only the sidecar goes away and comes back; HAProxy should see nothing.
+    held('sidecar restarted (SIGTERM)', 'sidecar', null, null, (shard) => shard.sidecar.restart(), nothing, holdMs),
+    held('sidecar killed (kill -9), restarted by systemd', 'sidecar', null, null, (shard) => shard.sidecar.crash(), nothing, holdMs),
     {
       name: 'jicofo flaps (500, then 200 / 500 every 1.5 s)',
       kind: 'unhealthy',

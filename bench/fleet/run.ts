@@ -7,9 +7,10 @@ import { freePort, sleep, waitFor } from '../../test/helpers/daemon';
 import { roomSizes, seeded } from '../../test/helpers/largest-node';
 import { ensureTools } from '../../test/helpers/tools';
 import { machine } from '../lib/measure';
-import { schedule, type Timing } from './chaos';
+import { schedule, type Fault, type Timing } from './chaos';
+import { Crowd } from './crowd';
 import { Ledger, type ServerState } from './ledger';
-import { Participant, type ClientSettings } from './participant';
+import type { ClientSettings } from './participant';
 import { markdown, results, table } from './report';
 import { FleetShard } from './shard';
 import { defaultSidecarCommand, parseSidecarCommand, type SidecarCommand } from './sidecar-process';
@@ -92,14 +93,6 @@ function agentInterMs(config: string): number {
 
 const seconds = (env: Record<string, string>, name: string, fallback: number): number => Number(env[name] ?? fallback) * 1000;
 
-/** Room names as jitsi-meet sends them: lowercased words, some with a tenant. */
-function roomName(index: number, random: () => number): string {
-  const words = ['weekly', 'standup', 'sales', 'review', 'design', 'sync', 'allhands', 'support', 'class', 'lecture', 'family', 'interview', 'board', 'retro'];
-  const pick = (): string => words[Math.floor(random() * words.length)] ?? 'room';
-  const name = `${pick()}${pick()}${pick()}-${index}`;
-  return random() < 0.2 ? `[tenant${index % 7}]${name}` : name;
-}
-
 async function main(): Promise<void> {
   const settings = options(process.argv.slice(2));
   const missing = await ensureTools({ haproxy: 'haproxy' });
@@ -122,44 +115,20 @@ async function main(): Promise<void> {
   const ledger = new Ledger(now);
   const shards: FleetShard[] = [];
   let haproxy: Haproxy | undefined;
-  const participants: Participant[] = [];
+  let crowd: Crowd | undefined;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let sampling = true;
-  let churning = true;
-  const loops: Promise<void>[] = [];
+  let sampler: Promise<void> = Promise.resolve();
   try {
     for (let i = 1; i <= settings.shards; i += 1) {
       shards.push(await FleetShard.start(`shard${i}`, settings.launch, { LOG_LEVEL: 'warn', ...settings.sidecarEnv }));
     }
     log(`  ${shards.length} shards up (jicofo, prosody and sidecar each a process)`);
-    const configText = readFileSync(settings.haproxyConfig, 'utf8');
-    const filled = fillExample(
-      await freePort(),
-      shards.map((shard) => ({ name: shard.name, port: shard.front.port, agentPort: shard.sidecar.agentPort })),
-      configText,
-    );
-    const frontend = Number(/bind 127\.0\.0\.1:(\d+)/.exec(filled)?.[1]);
-    haproxy = await Haproxy.start(filled);
+    const started = await startHaproxy(settings.haproxyConfig, shards);
+    haproxy = started.haproxy;
+    const { filled, frontend } = started;
     const proxy = haproxy;
-    for (const shard of shards) {
-      await waitFor(`a first agent verdict on ${shard.name}`, async () => ((await proxy.server(BACKEND, shard.name)).lastAgent.startsWith('via agent') ? true : undefined), 20_000, 50);
-    }
-    log(`  HAProxy ${settings.haproxyConfig === EXAMPLE ? 'runs examples/haproxy-shards.cfg' : `runs ${settings.haproxyConfig}`} on 127.0.0.1:${frontend}`);
-
-    loops.push(
-      (async () => {
-        while (sampling) {
-          try {
-            const views = await proxy.servers(BACKEND);
-            const states = new Map<string, ServerState>([...views].map(([name, view]) => [name, stateOf(view)]));
-            ledger.observe(states, new Map([...views].map(([name, view]) => [name, view.status])));
-          } catch {
-            // A sample lost to a busy socket: the next one follows.
-          }
-          await sleep(100);
-        }
-      })(),
-    );
+    sampler = sampleHaproxy(proxy, ledger, () => sampling);
 
     const client: ClientSettings = {
       frontend,
@@ -171,102 +140,27 @@ async function main(): Promise<void> {
       retryCapMs: 1000,
       reloadMs: 100,
     };
-    const random = seeded(settings.seed);
     const sizes = roomSizes(settings.participants, 'skewed', settings.seed);
-    const events = {
-      joined: (participant: Participant, shard: string) => ledger.joined(participant.id, participant.room, shard),
-      ended: (participant: Participant, _shard: string, cause: Parameters<Ledger['ended']>[1]) => ledger.ended(participant.id, cause),
-      failed: (_participant: Participant, why: string) => ledger.failed(why),
-    };
-    let nextRoom = 0;
-    const rooms = new Map<string, Participant[]>();
-    for (const size of sizes) {
-      const room = roomName(nextRoom, random);
-      nextRoom += 1;
-      const members: Participant[] = [];
-      for (let k = 0; k < size; k += 1) {
-        const participant = new Participant(participants.length, room, client, events, agent);
-        participants.push(participant);
-        members.push(participant);
-      }
-      rooms.set(room, members);
-    }
-    // Everyone joins over ten seconds, in random order.
-    const warmupMs = settings.quick ? 5000 : 10_000;
-    for (const participant of participants) participant.join(random() * warmupMs);
-    await waitFor('participants to join', () => (participants.filter((p) => p.live).length >= participants.length * 0.99 ? true : undefined), warmupMs + 60_000, 200).catch(
-      (error: unknown) => {
-        throw new Error(`${String(error)}; ${participants.filter((p) => p.live).length} live; failed joins: ${JSON.stringify(Object.fromEntries(ledger.failures))}`);
-      },
-    );
-    log(`  ${participants.filter((p) => p.live).length} participants in ${rooms.size} rooms (largest ${Math.max(...sizes)}), spread ${JSON.stringify(Object.fromEntries(ledger.sessionsPerShard()))}`);
-
-    // Background life of the fleet: participants reload or join late (a new
-    // joiner of a running conference every ~100 ms), and small conferences end
-    // while new ones start (every second; a third reuse an ended room's name,
-    // as recurring meetings do).
-    const retiredNames: string[] = [];
-    loops.push(
-      (async () => {
-        let tick = 0;
-        while (churning) {
-          await sleep(100);
-          tick += 1;
-          const live = participants.filter((p) => p.live);
-          const rejoining = live[Math.floor(random() * live.length)];
-          rejoining?.leave(500 + random() * 1500);
-          if (tick % 10 !== 0) continue;
-          const small = [...rooms].filter(([, members]) => members.length <= 3 && members.every((p) => p.live));
-          const ending = small[Math.floor(random() * small.length)];
-          if (ending === undefined) continue;
-          const [old, members] = ending;
-          const reuse = retiredNames.length > 0 && random() < 0.33;
-          const name = reuse ? (retiredNames.splice(Math.floor(random() * retiredNames.length), 1)[0] ?? '') : roomName(nextRoom++, random);
-          rooms.delete(old);
-          for (const member of members) member.leave(null);
-          ledger.retired(old);
-          retiredNames.push(old);
-          rooms.set(name, members);
-          for (const member of members) {
-            member.room = name;
-            member.join(1000 + random() * 2000);
-          }
-        }
-      })(),
-    );
+    crowd = new Crowd(sizes, seeded(settings.seed), client, ledger, agent);
+    await crowd.join(settings.quick ? 5000 : 10_000);
+    log(`  ${crowd.live.length} participants in ${crowd.rooms.size} rooms (largest ${Math.max(...sizes)}), spread ${JSON.stringify(Object.fromEntries(ledger.sessionsPerShard()))}`);
+    crowd.startChurn();
 
     const calmMs = settings.quick ? 3000 : 10_000;
     await sleep(calmMs);
     const faults = schedule(timing);
-    const agentInter = agentInterMs(filled);
-    for (const [index, fault] of faults.entries()) {
-      const shard = shards[index % shards.length];
-      if (shard === undefined) continue;
-      const window = ledger.openWindow(fault.name, shard.name, fault.kind);
-      log(`  ${fault.name} on ${shard.name}: ${window.affected} participants there`);
-      await fault.run(shard, () => ledger.healed(window));
-      // Recovered: HAProxy shows it UP again (after the sidecar's dampening).
-      const limit = timing.dampeningMs + timing.pollMs * 2 + 60_000;
-      await waitFor(`${shard.name} UP again`, () => (window.backAt !== null || (window.markedAt === null && ledger.serverState(shard.name) === 'UP') ? true : undefined), limit, 100);
-      await sleep(calmMs);
-      ledger.close(window);
-      log(
-        `    HAProxy: ${window.markedAs ?? 'no change'}${window.markedAt === null ? '' : ` after ${Math.round(window.markedAt - window.injectedAt)} ms`}; ` +
-          `${window.disconnected} disconnected, ${window.failovers.length} failed over, ${window.pending.size} not yet; ` +
-          `rooms moved ${window.movedRooms.size}, split ${window.splitRooms.size}`,
-      );
-    }
-    churning = false;
+    await runSchedule(faults, shards, ledger, timing, calmMs);
+    await crowd.stop();
     const finishedAt = new Date();
     const output = results({
       settings,
       timing,
-      agentInterMs: agentInter,
+      agentInterMs: agentInterMs(filled),
       retryCapMs: client.retryCapMs,
       client,
       faults,
       ledger,
-      participants: participants.length,
+      participants: crowd.participants.length,
       startedAt,
       finishedAt,
       machine: { ...machineBefore, loadAverageAfter: machine().loadAverage },
@@ -278,13 +172,70 @@ async function main(): Promise<void> {
     writeFileSync(file, `${JSON.stringify({ ...output, markdown: markdown(output) }, null, 2)}\n`);
     process.stdout.write(`results written to ${file}\n`);
   } finally {
-    churning = false;
     sampling = false;
-    for (const participant of participants) participant.stop();
+    await crowd?.stop();
     agent.destroy();
-    await Promise.all(loops);
+    await sampler;
     await haproxy?.stop();
     await Promise.all(shards.map((shard) => shard.stop()));
+  }
+}
+
+/** HAProxy on the configuration filled in for these shards; resolves once each has a first agent verdict. */
+async function startHaproxy(config: string, shards: readonly FleetShard[]): Promise<{ haproxy: Haproxy; filled: string; frontend: number }> {
+  const frontend = await freePort();
+  const filled = fillExample(
+    frontend,
+    shards.map((shard) => ({ name: shard.name, port: shard.front.port, agentPort: shard.sidecar.agentPort })),
+    readFileSync(config, 'utf8'),
+  );
+  const haproxy = await Haproxy.start(filled);
+  try {
+    for (const shard of shards) {
+      await waitFor(`a first agent verdict on ${shard.name}`, async () => ((await haproxy.server(BACKEND, shard.name)).lastAgent.startsWith('via agent') ? true : undefined), 20_000, 50);
+    }
+  } catch (error) {
+    await haproxy.stop();
+    throw error;
+  }
+  log(`  HAProxy ${config === EXAMPLE ? 'runs examples/haproxy-shards.cfg' : `runs ${config}`} on 127.0.0.1:${frontend}`);
+  return { haproxy, filled, frontend };
+}
+
+/** HAProxy's view of every shard, every 100 ms, into the ledger. */
+async function sampleHaproxy(proxy: Haproxy, ledger: Ledger, running: () => boolean): Promise<void> {
+  while (running()) {
+    try {
+      const views = await proxy.servers(BACKEND);
+      ledger.observe(
+        new Map<string, ServerState>([...views].map(([name, view]) => [name, stateOf(view)])),
+        new Map([...views].map(([name, view]) => [name, view.status])),
+      );
+    } catch {
+      // A sample lost to a busy socket: the next one follows.
+    }
+    await sleep(100);
+  }
+}
+
+/** One fault at a time, each on the next shard, each waited out until HAProxy shows its shard UP again. */
+async function runSchedule(faults: readonly Fault[], shards: readonly FleetShard[], ledger: Ledger, timing: Timing, calmMs: number): Promise<void> {
+  for (const [index, fault] of faults.entries()) {
+    const shard = shards[index % shards.length];
+    if (shard === undefined) continue;
+    const window = ledger.openWindow(fault.name, shard.name, fault.kind);
+    log(`  ${fault.name} on ${shard.name}: ${window.affected} participants there`);
+    await fault.run(shard, () => ledger.healed(window));
+    // Recovered: HAProxy shows it UP again (after the sidecar's dampening).
+    const limit = timing.dampeningMs + timing.pollMs * 2 + 60_000;
+    await waitFor(`${shard.name} UP again`, () => (window.backAt !== null || (window.markedAt === null && ledger.serverState(shard.name) === 'UP') ? true : undefined), limit, 100);
+    await sleep(calmMs);
+    ledger.close(window);
+    log(
+      `    HAProxy: ${window.markedAs ?? 'no change'}${window.markedAt === null ? '' : ` after ${Math.round(window.markedAt - window.injectedAt)} ms`}; ` +
+        `${window.disconnected} disconnected, ${window.failovers.length} failed over, ${window.pending.size} not yet; ` +
+        `rooms moved ${window.movedRooms.size}, split ${window.splitRooms.size}`,
+    );
   }
 }
 
