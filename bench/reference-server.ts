@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -7,12 +8,16 @@ import net from 'node:net';
  * server writing one agent line and closing. Run as its own process, compiled
  * to plain JavaScript first, so no loader or extra module skews its figures.
  *
- * Usage: node reference-server.js <httpPort> <tcpPort>; prints `ready` when both listen.
+ * Usage: node reference-server.js <httpPort> <tcpPort> [bodyFile]; prints
+ * `ready` when both listen. With a body file, `GET /signal/census` answers its
+ * bytes, read once at start (the bare way to serve a large census).
  */
-const [httpPort, tcpPort] = process.argv.slice(2).map(Number);
+const [httpPort, tcpPort] = process.argv.slice(2, 4).map(Number);
+const bodyFile = process.argv[4];
+const census = bodyFile === undefined ? undefined : readFileSync(bodyFile);
 const line = Buffer.from('up ready 100%\n');
 
-const web = http.createServer((_req, res) => res.end('OK'));
+const web = http.createServer((req, res) => res.end(census !== undefined && req.url === '/signal/census' ? census : 'OK'));
 const agent = net.createServer((socket) => {
   socket.on('error', () => socket.destroy());
   socket.end(line);

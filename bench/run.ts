@@ -7,17 +7,18 @@ import { loadTool, timedGet } from './lib/load';
 import { machine, pin } from './lib/measure';
 import { compileReference, startReference, startSidecar } from './lib/servers';
 import { markdownTable, textTable, type Figure } from './lib/table';
+import { largestNodeScale } from './scale';
 import * as scenario from './scenarios';
 
 /**
  * `npm run bench`: the built daemon and a bare Node reference, loaded the same
  * way in one run. BENCH_QUICK=1 shortens every phase; BENCH_SOAK_SECONDS and
  * BENCH_REPEATS override the soak length and the paired runs; BENCH_ONLY (a
- * comma list of http, agent, metrics, drain, start, soak, failures, crash, idle) runs only
+ * comma list of http, agent, metrics, drain, scale, start, soak, failures, crash, idle) runs only
  * those phases, for iterating on one figure.
  */
 
-const PHASES = ['http', 'agent', 'metrics', 'drain', 'start', 'soak', 'failures', 'crash', 'idle'] as const;
+const PHASES = ['http', 'agent', 'metrics', 'drain', 'scale', 'start', 'soak', 'failures', 'crash', 'idle'] as const;
 type Phase = (typeof PHASES)[number];
 
 function phases(): ReadonlySet<Phase> {
@@ -106,6 +107,10 @@ async function main(): Promise<void> {
     }
     await daemon.stop();
 
+    if (run.has('scale')) {
+      log('the largest node: 6,000 rooms in the census');
+      figures.push(...(await largestNodeScale(settings, raw)));
+    }
     if (run.has('start')) {
       log('start and memory');
       // Fresh processes may use both cores, as they would when systemd starts them.

@@ -39,13 +39,13 @@ const ratioOf = (daemon: readonly number[], reference: readonly number[]): Sprea
 
 const pid = (daemon: Daemon): number => daemon.child.pid as number;
 
-interface Pair<T> {
+export interface Pair<T> {
   readonly daemon: T;
   readonly reference: T;
 }
 
 /** Runs the reference and the daemon alternately (ABBA…), so drift in the machine's load hits both alike. */
-async function paired<T>(repeats: number, reference: () => Promise<T>, daemon: () => Promise<T>, done: (i: number, pair: Pair<T>) => void): Promise<Pair<T>[]> {
+export async function paired<T>(repeats: number, reference: () => Promise<T>, daemon: () => Promise<T>, done: (i: number, pair: Pair<T>) => void): Promise<Pair<T>[]> {
   const pairs: Pair<T>[] = [];
   for (let i = 0; i < repeats; i += 1) {
     let pair: Pair<T>;
@@ -63,7 +63,7 @@ async function paired<T>(repeats: number, reference: () => Promise<T>, daemon: (
 }
 
 /** A figure measured on both, with the ratio taken per pair; `met` judges the median ratio. */
-function compared(id: string, name: string, unit: string, ours: readonly number[], theirs: readonly number[], target = '', met?: (ratio: number) => boolean): Figure {
+export function compared(id: string, name: string, unit: string, ours: readonly number[], theirs: readonly number[], target = '', met?: (ratio: number) => boolean): Figure {
   const ratio = ratioOf(ours, theirs);
   return { id, name, unit, daemon: spread(ours), reference: spread(theirs), ratio, target, met: met === undefined ? null : met(ratio.median) };
 }
@@ -158,19 +158,24 @@ function seriesCount(text: string): number {
  * its garbage collector stall for up to 16 ms every ~200 ms, and with
  * 20 KB answers those stalls landed on the daemon's figures.
  */
-export async function metrics(settings: Settings, daemon: Daemon, reference: Reference, raw: Raw): Promise<Figure[]> {
+/** One-connection latency runs of `path` (wrk), reference and daemon alternating. */
+export function sequentialRuns(settings: Settings, daemon: Daemon, reference: Reference, path: string, seconds = settings.metricsSeconds): Promise<Pair<LoadRun>[]> {
   const sequential = (port: number): Promise<LoadRun> =>
-    httpLoad(settings.tool, { url: `http://127.0.0.1:${port}/metrics`, connections: 1, seconds: settings.metricsSeconds, cpu: settings.loadCpu }, settings.scratch);
-  const runs = await paired(
+    httpLoad(settings.tool, { url: `http://127.0.0.1:${port}${path}`, connections: 1, seconds, cpu: settings.loadCpu }, settings.scratch);
+  return paired(
     settings.repeats,
     () => sequential(reference.httpPort),
     () => sequential(daemon.httpPort),
     (i, { daemon: ours, reference: theirs }) =>
       settings.log(
-        `  /metrics run ${i + 1}: daemon p50 ${ours.p50Ms.toFixed(2)} p99 ${ours.p99Ms.toFixed(2)} ms (${ours.requests} requests), ` +
-          `bare p50 ${theirs.p50Ms.toFixed(2)} p99 ${theirs.p99Ms.toFixed(2)} ms`,
+        `  ${path} run ${i + 1}: daemon p50 ${ours.p50Ms.toFixed(2)} p99 ${ours.p99Ms.toFixed(2)} ms (${ours.requests} requests), ` +
+          `bare p50 ${theirs.p50Ms.toFixed(2)} p99 ${theirs.p99Ms.toFixed(2)} ms (${theirs.requests} requests)`,
       ),
   );
+}
+
+export async function metrics(settings: Settings, daemon: Daemon, reference: Reference, raw: Raw): Promise<Figure[]> {
+  const runs = await sequentialRuns(settings, daemon, reference, '/metrics');
   const p99s = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].p99Ms);
   const p50s = (side: 'daemon' | 'reference'): number[] => runs.map((run) => run[side].p50Ms);
   const p99 = spread(p99s('daemon'));

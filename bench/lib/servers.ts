@@ -29,10 +29,12 @@ export function compileReference(scratch: string): string {
   return file;
 }
 
-export async function startReference(script: string, ports?: { http: number; agent: number }): Promise<Reference> {
+/** With `censusFile`, the reference also answers `/signal/census` with that file's bytes. */
+export async function startReference(script: string, ports?: { http: number; agent: number }, censusFile?: string): Promise<Reference> {
   const httpPort = ports?.http ?? (await freePort());
   const agentPort = ports?.agent ?? (await freePort());
-  const child = spawn(process.execPath, [script, String(httpPort), String(agentPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = [script, String(httpPort), String(agentPort), ...(censusFile === undefined ? [] : [censusFile])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const exited = new Promise<void>((done) => child.once('exit', () => done()));

@@ -46,18 +46,27 @@ export function tableRows(figures: readonly Figure[]): string[][] {
 
 export const HEADER = ['figure', 'daemon median (min–max)', 'bare reference', 'ratio', 'target', 'met'];
 
+/** Any rows under a header as a fixed-width table for the terminal. */
+export function plainTable(header: readonly string[], body: readonly (readonly string[])[]): string {
+  const rows = [header, ...body];
+  const widths = header.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
+  const line = (row: readonly string[]): string => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
+  return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...body.map(line)].join('\n');
+}
+
+/** Any rows under a header in Markdown. */
+export function markdownRows(header: readonly string[], body: readonly (readonly string[])[]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+}
+
 /** A fixed-width table for the terminal. */
 export function textTable(figures: readonly Figure[]): string {
-  const rows = [HEADER, ...tableRows(figures)];
-  const widths = HEADER.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
-  const line = (row: readonly string[]): string => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
-  return [line(rows[0]), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.slice(1).map(line)].join('\n');
+  return plainTable(HEADER, tableRows(figures));
 }
 
 /** The same table in Markdown, for docs/performance.md. */
 export function markdownTable(figures: readonly Figure[]): string {
-  const rows = tableRows(figures);
-  return [`| ${HEADER.join(' | ')} |`, `|${HEADER.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+  return markdownRows(HEADER, tableRows(figures));
 }
 
 /** A figure of the daemon alone, with nothing to compare it to. */

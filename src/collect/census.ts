@@ -9,7 +9,14 @@ export type CensusRoom = Readonly<Record<string, unknown>> & {
 };
 
 export interface Census {
-  readonly rooms: readonly CensusRoom[];
+  /**
+   * The census as /signal/census serves it, `{"room_census":[…]}` with every
+   * room as received: the body itself when it already has that shape (so a
+   * busy node's megabytes are neither copied nor kept twice as objects),
+   * otherwise rewritten to it.
+   */
+  readonly json: string;
+  readonly rooms: number;
   /** Sum over rooms, a room reported as -1 (only focus left) counting as 0. */
   readonly participants: number;
   /** Sum of participants² over rooms: how unevenly load is spread. */
@@ -49,7 +56,6 @@ export function parseCensus(body: string): Parse<Census> {
   } else {
     return { ok: false, problem: 'census has no room_census list' };
   }
-  const rooms: CensusRoom[] = [];
   let participants = 0;
   let sumSquaredParticipants = 0;
   for (const entry of entries) {
@@ -57,9 +63,21 @@ export function parseCensus(body: string): Parse<Census> {
     const present = Math.max(0, entry.participants);
     participants += present;
     sumSquaredParticipants += present * present;
-    rooms.push(entry);
   }
-  return { ok: true, value: { rooms, participants, sumSquaredParticipants } };
+  const asServed = Array.isArray(list) && Object.keys(json as object).length === 1;
+  return {
+    ok: true,
+    value: { json: asServed ? body : JSON.stringify({ room_census: entries }), rooms: entries.length, participants, sumSquaredParticipants },
+  };
+}
+
+/** Why the last census gives no rooms, in a short phrase; null when it gave them. */
+export function censusProblem(sample: CensusSample): string | null {
+  if (sample.parse?.ok === true) return null;
+  if (sample.parse !== null) return sample.parse.problem;
+  const { probe } = sample;
+  if (!probe.reachable) return `census unreachable: ${probe.error ?? 'no answer'}`;
+  return probe.error === null ? `census ${probe.statusCode}` : `census ${probe.statusCode}: ${probe.error}`;
 }
 
 /** GET {PROSODY_ORIG}/room-census with Host: CENSUS_HOST. */
@@ -69,5 +87,5 @@ export function collectCensus(
   censusHost: string | undefined,
   settings: UpstreamSettings,
 ): Promise<CensusSample> {
-  return probeAndParse(probe, { url: `${prosodyOrigin}/room-census`, host: censusHost, ...settings }, 'census', parseCensus);
+  return probeAndParse(probe, { url: `${prosodyOrigin}/room-census`, host: censusHost, ...settings }, 'census', parseCensus, 'CENSUS_BODY_LIMIT');
 }

@@ -49,5 +49,5 @@ export function parseJicofoStats(body: string): Parse<JicofoStats> {
 
 /** GET {JICOFO_ORIG}/stats, parsed when it answered 200 completely. */
 export function collectJicofoStats(probe: HttpProbe, jicofoOrigin: string, settings: UpstreamSettings): Promise<JicofoStatsSample> {
-  return probeAndParse(probe, { url: `${jicofoOrigin}/stats`, ...settings }, 'stats', parseJicofoStats);
+  return probeAndParse(probe, { url: `${jicofoOrigin}/stats`, ...settings }, 'stats', parseJicofoStats, 'PROBE_BODY_LIMIT');
 }

@@ -10,15 +10,21 @@ export interface ParsedSample<T> {
   readonly parse: Parse<T> | null;
 }
 
-/** Probes, then parses a complete 200 body; a body cut at the limit is reported, not parsed. */
+/**
+ * Probes, then parses a complete 200 body; a body cut at the limit is
+ * reported, not parsed, naming the variable that sets the limit.
+ */
 export async function probeAndParse<T>(
   probe: HttpProbe,
   request: ProbeRequest,
   what: string,
   parse: (body: string) => Parse<T>,
+  limitName: string,
 ): Promise<ParsedSample<T>> {
   const result = await probe(request);
   if (!answeredOk(result)) return { probe: result, parse: null };
-  if (result.truncated) return { probe: result, parse: { ok: false, problem: `${what} longer than ${request.bodyLimit} bytes` } };
+  if (result.truncated) {
+    return { probe: result, parse: { ok: false, problem: `${what} longer than ${request.bodyLimit} bytes (${limitName})` } };
+  }
   return { probe: result, parse: parse(result.body) };
 }

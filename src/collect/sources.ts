@@ -35,7 +35,7 @@ export function buildSources(config: Config, deps: SourceDeps): Source[] {
     sources.push(
       source(
         'census',
-        () => collectCensus(deps.probe, config.prosodyOrigin, config.censusHost, settings),
+        () => collectCensus(deps.probe, config.prosodyOrigin, config.censusHost, { ...settings, bodyLimit: config.censusBodyLimit }),
         (sample) => sample.parse?.ok === true,
       ),
     );

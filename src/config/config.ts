@@ -23,6 +23,8 @@ export interface Config {
   readonly probeBodyLimit: number;
   /** Hold an idle connection to each upstream and probe it the moment that connection closes. */
   readonly connectionWatch: boolean;
+  /** Bytes of the room census that are read: far more than PROBE_BODY_LIMIT on a busy node. */
+  readonly censusBodyLimit: number;
   readonly participantMax: number;
   readonly weightParticipants: boolean;
   readonly censusPoll: boolean;
@@ -174,7 +176,13 @@ export const VARIABLES = {
   statusFile: variable('STATUS_PATH', '/etc/jitsi/shard-status', text, 'file holding ready, drain or maint (or unhealthy)'),
   pollingIntervalMs: variable('POLLING_INTERVAL', '5', seconds(0.1, 'from 0.1'), 'seconds between polls'),
   probeTimeoutMs: variable('PROBE_TIMEOUT', '3', seconds(0.1, 'from 0.1'), 'seconds a probe may take before it counts as no answer'),
-  probeBodyLimit: variable('PROBE_BODY_LIMIT', '65536', positiveInteger(16 * 1024 * 1024), 'bytes of an upstream reply that are read; the rest is cut off'),
+  probeBodyLimit: variable('PROBE_BODY_LIMIT', '65536', positiveInteger(16 * 1024 * 1024), 'bytes of a jicofo or prosody reply that are read (the census excepted); the rest is cut off. jicofo /stats is about 1.5 KB at any node size'),
+  censusBodyLimit: variable(
+    'CENSUS_BODY_LIMIT',
+    '4194304',
+    positiveInteger(64 * 1024 * 1024),
+    'bytes of the room census that are read; the rest is cut off. 6,000 one-person rooms with 200-byte room addresses make 1.7 MB',
+  ),
   connectionWatch: variable('CONNECTION_WATCH', 'true', boolean, 'hold an idle connection to jicofo and to prosody and probe them the moment it closes: a crash shows in milliseconds, not at the next poll'),
   participantMax: variable('PARTICIPANT_MAX', '5000', positiveInteger(10_000_000), 'participants above this drain the node; also the base of weighting (alias PARTIPANT_MAX)'),
   weightParticipants: variable('WEIGHT_PARTICIPANTS', 'false', boolean, 'agent weight follows participants vs. PARTICIPANT_MAX'),

@@ -9,7 +9,8 @@ export interface Rendered {
   readonly healthy: boolean;
   readonly reportBody: string;
   readonly agentLine: Buffer;
-  readonly censusBody: string;
+  /** Encoded once per census sample: a busy node's census is megabytes. */
+  readonly censusBody: Buffer;
 }
 
 export type DecisionListener = (previous: Rendered | null, next: Rendered, samples: Samples) => void;
@@ -17,7 +18,19 @@ export type DecisionListener = (previous: Rendered | null, next: Rendered, sampl
 /** Sources that must have answered once before any verdict is given. */
 const REQUIRED: readonly SourceName[] = ['jicofoHealth', 'jicofoStats', 'prosody', 'statusFile'];
 
-const EMPTY_CENSUS = '{"room_census":[]}';
+const EMPTY_CENSUS = Buffer.from('{"room_census":[]}');
+
+/**
+ * The census as served: rendered only when a new census sample arrived. A
+ * status-file change or the end of a grace interval decides again with the
+ * same census, and encoding 6,000 rooms (1.7 MB) again would cost each of
+ * them milliseconds. A failed census keeps the last good one.
+ */
+function censusBody(decision: Decision, previous: Rendered | null): Buffer {
+  const census = decision.observation.census;
+  if (previous !== null && (census === null || census === previous.decision.observation.census)) return previous.censusBody;
+  return census === null ? EMPTY_CENSUS : Buffer.from(census.json);
+}
 
 /**
  * The one shared state: latest samples, flap memory and the rendered
@@ -72,13 +85,12 @@ export class SignalState {
 
   private publish(decision: Decision): void {
     const previous = this.rendered;
-    const census = decision.observation.census;
     this.rendered = {
       decision,
       healthy: decision.report.healthy,
       reportBody: JSON.stringify(decision.report),
       agentLine: Buffer.from(decision.agentLine),
-      censusBody: census === null ? (previous?.censusBody ?? EMPTY_CENSUS) : JSON.stringify({ room_census: census.rooms }),
+      censusBody: censusBody(decision, previous),
     };
     clearTimeout(this.reconsiderTimer);
     if (decision.reconsiderAt !== null) {

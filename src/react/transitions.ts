@@ -1,3 +1,4 @@
+import { censusProblem } from '../collect/census';
 import { HEALTH_404_HINT } from '../collect/jicofo-health';
 import type { Config } from '../config/config';
 import type { Component } from './dump';
@@ -24,6 +25,10 @@ export function watchTransitions(
   runDump: (component: Component, script: string) => void,
 ): DecisionListener {
   metrics.participantMax.set(config.participantMax);
+  // The census does not decide health, so it has no reason in the report: a
+  // census that stops working (a busy node's census outgrowing its limit) is
+  // logged here, once per change of its problem.
+  let censusLogged: string | null = null;
   return (previous, next, samples) => {
     const { report, observation, reasons } = next.decision;
     metrics.health.set(report.healthy ? 1 : 0);
@@ -31,6 +36,12 @@ export function watchTransitions(
     if (config.censusPoll) {
       metrics.census.set(samples.census?.parse?.ok === true ? 1 : 0);
       if (observation.census !== null) metrics.sumSquared.set(observation.census.sumSquaredParticipants);
+      const problem = samples.census === null ? null : censusProblem(samples.census);
+      if (problem !== censusLogged) {
+        if (problem !== null) logger.warn('census unavailable', { problem });
+        else if (censusLogged !== null) logger.info('census available again', { rooms: observation.census?.rooms ?? 0 });
+        censusLogged = problem;
+      }
     }
 
     const before = previous?.decision;

@@ -24,8 +24,9 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 const TEXT = 'text/plain; charset=utf-8';
 const JSON_TYPE = 'application/json; charset=utf-8';
+const EMPTY_CENSUS = Buffer.from('{"room_census":[]}');
 
-function send(res: http.ServerResponse, code: number, type: string, body: string): void {
+function send(res: http.ServerResponse, code: number, type: string, body: string | Buffer): void {
   res.writeHead(code, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
   res.end(body);
 }
@@ -107,7 +108,7 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
   );
   routes.set('/signal/events', (_req, res) => send(res, 200, JSON_TYPE, deps.events()));
   if (deps.serveCensus) {
-    routes.set('/signal/census', (_req, res) => send(res, 200, JSON_TYPE, state.current?.censusBody ?? '{"room_census":[]}'));
+    routes.set('/signal/census', (_req, res) => send(res, 200, JSON_TYPE, state.current?.censusBody ?? EMPTY_CENSUS));
   }
   if (deps.serveMetrics) {
     routes.set('/metrics', (_req, res) => {

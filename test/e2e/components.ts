@@ -1,7 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { exchange, sleep, waitFor } from '../helpers/daemon';
@@ -61,9 +60,9 @@ export class Child {
     readonly name: string,
     command: string,
     args: readonly string[],
-    options: { cwd?: string } = {},
+    options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
   ) {
-    this.process = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => {
       this.output.push(chunk.toString('utf8'));
       // Bounded: a chatty component must not grow the test process without end.
@@ -83,6 +82,10 @@ export class Child {
         done(code ?? signal ?? -1);
       });
     });
+  }
+
+  get pid(): number | undefined {
+    return this.process.pid;
   }
 
   get alive(): boolean {
@@ -124,36 +127,7 @@ async function readyOrStopped(child: Child, dir: string, ready: () => Promise<un
   }
 }
 
-// ---------------------------------------------------------------- web servers
-
-/** A loopback backend standing in for a shard's nginx: it answers every request with its name. */
-export class WebServer {
-  private readonly server = http.createServer((_req, res) => {
-    res.writeHead(200, { 'Content-Type': 'text/plain' }).end(this.name);
-  });
-
-  private constructor(readonly name: string) {}
-
-  get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  static async start(name: string): Promise<WebServer> {
-    const web = new WebServer(name);
-    await new Promise<void>((resolve, reject) => {
-      web.server.once('error', reject);
-      web.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    return web;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
-  }
-}
+// ---------------------------------------------------------------- web requests
 
 /** One GET through a frontend; the body is the name of the backend that answered. */
 export async function fetchText(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {

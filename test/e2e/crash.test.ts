@@ -4,7 +4,8 @@ import { FakeSignalNode } from '../../src/demo/fake-signal-node';
 import { freePort, startAgainst, waitFor, type Daemon } from '../helpers/daemon';
 import { UpstreamProcess } from '../helpers/upstream-process';
 import { watching } from '../helpers/watch';
-import { agentCheckConfig, Haproxy, missing, Prosody, stateOf, WebServer } from './components';
+import { agentCheckConfig, Haproxy, missing, Prosody, stateOf } from './components';
+import { startWeb, type ShardWeb } from './shard';
 
 /**
  * A crash reaches real HAProxy 2.6 at its next agent check, not at the
@@ -35,7 +36,7 @@ void describe('kill -9 of an upstream → HAProxy marks the server DOWN', () => 
   let prosody: Prosody;
   let jicofo: UpstreamProcess;
   let fakes: FakeSignalNode;
-  const webs: WebServer[] = [];
+  const webs: ShardWeb[] = [];
   const daemons: Daemon[] = [];
 
   before(async () => {
@@ -43,7 +44,7 @@ void describe('kill -9 of an upstream → HAProxy marks the server DOWN', () => 
     prosody = await Prosody.start({ c2sPort: await freePort(), httpPort: await freePort() });
     jicofo = await UpstreamProcess.start('jicofo');
     fakes = await new FakeSignalNode().start();
-    webs.push(await WebServer.start('s1'), await WebServer.start('s2'));
+    webs.push(await startWeb('s1'), await startWeb('s2'));
     daemons.push(
       await startAgainst({ jicofoOrigin: fakes.jicofoOrigin, prosodyOrigin: prosody.origin }, SLOW_POLLS),
       await startAgainst({ jicofoOrigin: jicofo.origin, prosodyOrigin: fakes.prosodyOrigin }, SLOW_POLLS),

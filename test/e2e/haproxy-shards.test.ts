@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPLIES } from '../../src/demo/fake-signal-node';
-import { freePort, ROOT, waitFor } from '../helpers/daemon';
+import { openSession, type Session } from '../helpers/conference-server';
+import { freePort, waitFor } from '../helpers/daemon';
 import { fetchText, Haproxy, missing, stateOf, watchUntil, type ServerView } from './components';
+import { BACKEND, fillExample } from './example-config';
 import { FAST, seconds, Shard } from './shard';
 
 /**
@@ -15,31 +15,21 @@ import { FAST, seconds, Shard } from './shard';
 
 const skip = missing('haproxy');
 const TEST = { skip, timeout: 60_000 };
-const EXAMPLE = join(ROOT, 'examples', 'haproxy-shards.cfg');
-const BACKEND = 'shards';
 /** The example's agent-inter and check inter: bounds for waiting on HAProxy. */
 const AGENT_INTER_MS = 1000;
 const DAMPENING_MS = seconds(FAST.HEALTH_DAMPENING_INTERVAL);
 
-function replaceOnce(text: string, pattern: RegExp, replacement: string): string {
-  const matches = text.match(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`)) ?? [];
-  assert.equal(matches.length, 1, `the example must contain exactly one match for ${pattern}`);
-  return text.replace(pattern, replacement);
-}
+const count = (sessions: ReadonlyMap<string, Session>, shard: string): number => [...sessions.values()].filter((session) => session.shard === shard).length;
 
 /** The example with loopback addresses and this run's ports: nothing else changes. */
 function localConfig(frontend: number, shards: readonly Shard[], options: { withoutStickTable?: boolean } = {}): string {
-  let text = readFileSync(EXAMPLE, 'utf8');
-  text = replaceOnce(text, /^(\s*stats socket )\S+/m, '$1${SOCKET}');
-  text = replaceOnce(text, /^(\s*)bind :80\b/m, `$1bind 127.0.0.1:${frontend}`);
-  for (const shard of shards) {
-    // The agent normally runs on the shard's own address; here every sidecar
-    // shares 127.0.0.1, so each server line names its sidecar's port.
-    text = replaceOnce(text, new RegExp(`^(\\s*server ${shard.name}) \\S+`, 'm'), `$1 127.0.0.1:${shard.web.port} agent-port ${shard.agentPort}`);
-  }
+  let text = fillExample(
+    frontend,
+    shards.map((shard) => ({ name: shard.name, port: shard.web.port, agentPort: shard.agentPort })),
+  );
   if (options.withoutStickTable === true) {
     const before = text;
-    text = text.replace(/^\s*stick(-table| on) .*$/gm, '');
+    text = text.replace(/^\s*(stick(-table| on| match| store-request)|http-request track-sc0) .*$/gm, '');
     assert.notEqual(text, before, 'the example has a stick table');
   }
   return text;
@@ -102,17 +92,26 @@ void describe('room-sticky sharding with examples/haproxy-shards.cfg', () => {
     assert.ok(shards.filter((shard) => roomsOn(shard.name).length > 0).length >= 2, JSON.stringify(spread));
   });
 
-  void it('a shard in drain receives no new rooms while its running rooms stay on it', TEST, async (t) => {
+  void it('a shard in drain receives no new rooms while its running conferences stay whole on it', TEST, async (t) => {
     const target = [...shards].sort((a, b) => roomsOn(b.name).length - roomsOn(a.name).length)[0];
     assert.ok(target !== undefined);
     const running = roomsOn(target.name);
-    assert.ok(running.length > 0, 'the busiest shard runs rooms');
+    assert.ok(running.length > 1, 'the busiest shard runs rooms');
+    // A running conference has its participants connected (/xmpp-websocket).
+    const sessions = new Map<string, Session>();
+    for (const room of running) sessions.set(room, await openSession(frontend, room));
+    for (const [room, session] of sessions) assert.equal(session.shard, target.name, `${room} runs on ${target.name}`);
 
     target.setStatus('drain');
     const drained = await waitState(haproxy, target, 'DRAIN');
     t.diagnostic(`e2e: shards: status file drain -> ${target.name} DRAIN in ${drained.ms} ms (agent-inter ${AGENT_INTER_MS} ms)`);
 
-    for (const room of running) assert.equal(await shardOf(room), target.name, `running room ${room} stays on the draining shard`);
+    for (const room of running) {
+      assert.equal(await shardOf(room), target.name, `running room ${room} stays on the draining shard`);
+      const joiner = await openSession(frontend, room);
+      assert.equal(joiner.shard, target.name, `a new participant of running room ${room} joins it on the draining shard`);
+      joiner.close();
+    }
     const fresh: Record<string, string> = {};
     for (let i = 0; i < 30; i += 1) fresh[`new-during-drain${i}`] = await shardOf(`new-during-drain${i}`);
     const onTarget = Object.entries(fresh).filter(([, shard]) => shard === target.name);
@@ -120,36 +119,73 @@ void describe('room-sticky sharding with examples/haproxy-shards.cfg', () => {
     assert.deepEqual(onTarget, []);
     for (const [room, shard] of Object.entries(fresh)) placed.set(room, shard);
 
+    // A room whose conference ended is a new conference when its name comes
+    // back (a daily meeting): it does not follow its old entry to the draining shard.
+    const [ended, ...others] = running;
+    assert.ok(ended !== undefined);
+    const last = sessions.get(ended);
+    last?.close();
+    await last?.closed;
+    sessions.delete(ended);
+    await waitFor(`${ended} to have no open connection in the stick table`, async () => (/conn_cur=0\b/.test(await haproxy.command(`show table ${BACKEND} key ${ended}`)) ? true : undefined));
+    const again = await shardOf(ended);
+    t.diagnostic(`e2e: shards: ${ended} used again after its conference ended, during the drain: placed on ${again}`);
+    assert.notEqual(again, target.name, 'a recurring room name is not placed on the draining shard');
+    placed.set(ended, again);
+    assert.ok(others.length > 0);
+
+    for (const session of sessions.values()) session.close();
+    await Promise.all([...sessions.values()].map((session) => session.closed));
     target.setStatus('ready');
     await waitState(haproxy, target, 'UP');
   });
 
-  void it('when a shard goes down its rooms move to another shard, and stay there when it returns', TEST, async (t) => {
-    const target = [...shards].sort((a, b) => roomsOn(b.name).length - roomsOn(a.name).length)[0];
+  void it('a shard marked DOWN has its participants disconnected; they rejoin together elsewhere and stay when it returns', TEST, async (t) => {
+    // Every known room gets a participant; the busiest shard is the one to break.
+    const sessions = new Map<string, Session>();
+    for (const room of placed.keys()) sessions.set(room, await openSession(frontend, room));
+    const target = [...shards].sort((a, b) => count(sessions, b.name) - count(sessions, a.name))[0];
     assert.ok(target !== undefined);
-    const running = roomsOn(target.name);
+    const running = [...sessions].filter(([, session]) => session.shard === target.name).map(([room]) => room);
     assert.ok(running.length > 0);
 
     target.fake.set('jicofoHealth', REPLIES.jicofoHardDown());
     const down = await waitState(haproxy, target, 'DOWN');
     t.diagnostic(`e2e: shards: jicofo 500 -> ${target.name} DOWN in ${down.ms} ms (poll ${seconds(FAST.POLLING_INTERVAL)} ms, agent-inter ${AGENT_INTER_MS} ms)`);
+    // on-marked-down shutdown-sessions: the participants of the broken shard are
+    // disconnected (and reload) instead of staying beside a moved conference.
+    const cut = Date.now();
+    await Promise.race([
+      Promise.all(running.map((room) => sessions.get(room)?.closed ?? Promise.resolve())),
+      new Promise((_, fail) => setTimeout(() => fail(new Error('the sessions of the DOWN shard stayed open')), 5000)),
+    ]);
+    t.diagnostic(`e2e: shards: ${running.length} participants of ${target.name} disconnected ${Date.now() - cut} ms after it showed DOWN`);
+    for (const [room, session] of sessions) {
+      if (session.shard !== target.name) assert.equal(await Promise.race([session.closed.then(() => 'closed'), Promise.resolve('open')]), 'open', `${room} elsewhere stays connected`);
+    }
 
+    // Their reload: each room's participants land together on one healthy shard.
     const moved = new Map<string, string>();
     for (const room of running) {
-      const now = await shardOf(room);
-      assert.notEqual(now, target.name, `room ${room} left the down shard`);
-      moved.set(room, now);
+      const [first, second] = [await openSession(frontend, room), await openSession(frontend, room)];
+      assert.notEqual(first.shard, target.name, `room ${room} left the down shard`);
+      assert.equal(second.shard, first.shard, `room ${room} is whole on ${first.shard}`);
+      moved.set(room, first.shard);
+      sessions.set(room, first);
+      second.close();
     }
     t.diagnostic(`e2e: shards: ${target.name} down: its ${running.length} rooms moved to ${[...new Set(moved.values())].join(', ')}`);
 
     target.fake.set('jicofoHealth', REPLIES.jicofoHealthy());
     const up = await waitState(haproxy, target, 'UP', DAMPENING_MS + 10_000);
     t.diagnostic(`e2e: shards: jicofo healthy again -> ${target.name} UP in ${up.ms} ms (dampening ${DAMPENING_MS} ms)`);
-    // A conference that moved must not be split again by moving back.
+    // A running conference that moved must not be split by moving back.
     for (const [room, shard] of moved) assert.equal(await shardOf(room), shard, `room ${room} stays where it moved`);
     const fresh: string[] = [];
     for (let i = 0; i < 30; i += 1) fresh.push(await shardOf(`new-after-return${i}`));
     assert.ok(fresh.includes(target.name), `the returned shard takes new rooms again: ${fresh.join(', ')}`);
+    for (const session of sessions.values()) session.close();
+    await Promise.all([...sessions.values()].map((session) => session.closed));
   });
 
   void it('why the example has a stick table: with hashing alone, draining a shard moves its running rooms, and ready moves them back', TEST, async (t) => {

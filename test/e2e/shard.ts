@@ -1,8 +1,28 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeSignalNode, type FakeSignalNodeOptions } from '../../src/demo/fake-signal-node';
-import { startAgainst, type Daemon } from '../helpers/daemon';
-import { tempDir, WebServer } from './components';
+import { holdComponentLink, serveConferences } from '../helpers/conference-server';
+import { freePort, startAgainst, type Daemon } from '../helpers/daemon';
+import { tempDir } from './components';
+
+/** The shard's nginx as HAProxy reaches it: its conferences (test/helpers/conference-server.ts), focus always present. */
+export interface ShardWeb {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function startWeb(name: string): Promise<ShardWeb> {
+  const [port, componentPort] = [await freePort(), await freePort()];
+  const conferences = await serveConferences({ shard: name, port, componentPort });
+  const release = holdComponentLink(componentPort);
+  return {
+    port,
+    async stop() {
+      release();
+      await conferences.close();
+    },
+  };
+}
 
 /**
  * Short intervals so grace and dampening can be watched within seconds.
@@ -19,15 +39,16 @@ export const FAST = {
 export const seconds = (value: string): number => Number(value) * 1000;
 
 /**
- * One simulated signal node as HAProxy sees it: a web server standing in for
- * the shard's nginx, a fake jicofo + prosody, and the real sidecar (dist/app.js)
- * watching them, with its status file.
+ * One simulated signal node as HAProxy sees it: the shard's conferences
+ * standing in for its nginx (a GET answers the shard's name; an Upgrade of
+ * /xmpp-websocket is a participant), a fake jicofo + prosody, and the real
+ * sidecar (dist/app.js) watching them, with its status file.
  */
 export class Shard {
   daemon!: Daemon;
   private constructor(
     readonly name: string,
-    readonly web: WebServer,
+    readonly web: ShardWeb,
     readonly fake: FakeSignalNode,
     readonly dir: string,
     private env: Record<string, string>,
@@ -42,7 +63,7 @@ export class Shard {
   }
 
   static async start(name: string, env: Record<string, string> = {}, fakeOptions: FakeSignalNodeOptions = {}): Promise<Shard> {
-    const web = await WebServer.start(name);
+    const web = await startWeb(name);
     const fake = await new FakeSignalNode(fakeOptions).start();
     const shard = new Shard(name, web, fake, tempDir(`shard-${name}`), env);
     writeFileSync(shard.statusFile, 'ready\n');

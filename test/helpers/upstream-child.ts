@@ -1,4 +1,6 @@
 import { FakeSignalNode, type Endpoint, type Reply } from '../../src/demo/fake-signal-node';
+import { holdComponentLink, serveConferences } from './conference-server';
+import type { UpstreamOptions } from './upstream-process';
 
 /**
  * One simulated upstream (jicofo or prosody) as a process of its own, so a
@@ -6,10 +8,9 @@ import { FakeSignalNode, type Endpoint, type Reply } from '../../src/demo/fake-s
  * process would. Started by UpstreamProcess; argv[2] is its JSON settings.
  */
 
-interface Settings {
+interface Settings extends UpstreamOptions {
   readonly component: 'jicofo' | 'prosody';
   readonly port: number;
-  readonly idleTimeoutMs?: number;
 }
 
 type Message = { readonly endpoint: Endpoint; readonly reply: Reply } | { readonly count: Endpoint };
@@ -20,6 +21,8 @@ async function main(): Promise<void> {
   // Only the component's own port is fixed; the other server of the fake stays unused.
   await (settings.component === 'jicofo' ? node.start(settings.port, 0) : node.start(0, settings.port));
   const origin = settings.component === 'jicofo' ? node.jicofoOrigin : node.prosodyOrigin;
+  if (settings.conferences !== undefined) await serveConferences(settings.conferences);
+  if (settings.componentPort !== undefined) holdComponentLink(settings.componentPort);
   process.on('message', (message: Message) => {
     if ('count' in message) {
       process.send?.({ counted: message.count, requests: node.count(message.count) });

@@ -1,17 +1,23 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Endpoint, Reply } from '../../src/demo/fake-signal-node';
+import type { ConferenceSettings } from './conference-server';
+
+/** How a process behaves besides answering its HTTP endpoints. */
+export interface UpstreamOptions {
+  /** Closes connections idle this long (Jetty's idle timeout, prosody's read_timeout). */
+  readonly idleTimeoutMs?: number;
+  /** prosody: also serve the shard's conferences (test/helpers/conference-server.ts). */
+  readonly conferences?: ConferenceSettings;
+  /** jicofo: hold a connection to prosody's component port. */
+  readonly componentPort?: number;
+}
 
 /**
  * A simulated jicofo or prosody in a process of its own (test/helpers/
  * upstream-child.ts): killing it closes its sockets the way a crashed jicofo
  * does, which an in-process fake that merely changes its answer cannot show.
  */
-export interface UpstreamOptions {
-  /** Closes connections idle this long (Jetty's idle timeout, prosody's read_timeout). */
-  readonly idleTimeoutMs?: number;
-}
-
 export class UpstreamProcess {
   private constructor(
     readonly component: 'jicofo' | 'prosody',

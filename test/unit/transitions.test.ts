@@ -26,7 +26,7 @@ function logLines(env: Record<string, string>, polls: Node[]): Record<string, un
     const polled = samples(node);
     const decision = decideAfterPoll(polled, memory, Date.UTC(2026, 0, 1) + i * 5000, config);
     memory = decision.memory;
-    const rendered: Rendered = { decision, healthy: decision.report.healthy, reportBody: '', agentLine: Buffer.from(decision.agentLine), censusBody: '' };
+    const rendered: Rendered = { decision, healthy: decision.report.healthy, reportBody: '', agentLine: Buffer.from(decision.agentLine), censusBody: Buffer.alloc(0) };
     listener(previous, rendered, polled);
     previous = rendered;
   });

@@ -1,0 +1,207 @@
+import { markdownRows, plainTable } from '../lib/table';
+import type { Fault, Timing } from './chaos';
+import type { Ledger } from './ledger';
+import type { ClientSettings } from './participant';
+
+/** The figures of a fleet run: bench/results/fleet.json, and the table printed from it. */
+
+export interface FaultResult {
+  readonly fault: string;
+  readonly shard: string;
+  readonly kind: string;
+  readonly affectedParticipants: number;
+  readonly disconnected: number;
+  readonly failedOver: number;
+  readonly notRecovered: number;
+  readonly failoverP50Ms: number | null;
+  readonly failoverP99Ms: number | null;
+  readonly failoverMaxMs: number | null;
+  /**
+   * The sidecar's detection bound for this fault plus agent-inter, and with
+   * the client's longest retry pause on top: a participant whose join just
+   * failed waits that long before it tries the shard HAProxy now picks.
+   */
+  readonly boundMs: number | null;
+  readonly boundWithRetryMs: number | null;
+  readonly withinBound: boolean | null;
+  readonly haproxyExpected: string | null;
+  readonly haproxySaw: string | null;
+  readonly haproxyAfterMs: number | null;
+  readonly haproxyDownAfterMs: number | null;
+  readonly haproxyDownStatus: string | null;
+  readonly haproxyBackAfterHealMs: number | null;
+  readonly movedRooms: number;
+  readonly splitRooms: number;
+  readonly newRoomsOnShardAfterInjection: number;
+  readonly disconnectedElsewhere: number;
+}
+
+export interface FleetResults {
+  readonly shards: number;
+  readonly participants: number;
+  readonly rooms: number;
+  readonly splitConferences: number;
+  readonly movesWithoutFault: number;
+  readonly restartMoves: number;
+  readonly newRoomsOnUnavailable: number;
+  readonly faults: readonly FaultResult[];
+  readonly drainMoves: number;
+  readonly disconnectedWithoutFault: number;
+  readonly failedOverRooms: number;
+  readonly replacedAfterEmpty: number;
+  readonly joins: number;
+  readonly failedJoins: number;
+  readonly newRooms: number;
+  readonly goals: Readonly<Record<string, boolean>>;
+  readonly command: string;
+  readonly quick: boolean;
+  readonly sidecar: string;
+  readonly sidecarEnv: Readonly<Record<string, string>>;
+  readonly haproxyConfig: string;
+  readonly agentInterMs: number;
+  readonly client: ClientSettings;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly machine: Record<string, unknown>;
+  readonly examples: readonly string[];
+}
+
+/** Nearest-rank percentile; null for no values. */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? null;
+}
+
+const rounded = (value: number | null): number | null => (value === null ? null : Math.round(value));
+
+export interface RunFacts {
+  readonly settings: { readonly shards: number; readonly sidecarCommand: string; readonly sidecarEnv: Record<string, string>; readonly haproxyConfig: string; readonly quick: boolean };
+  readonly timing: Timing;
+  readonly agentInterMs: number;
+  readonly retryCapMs: number;
+  readonly client: ClientSettings;
+  readonly faults: readonly Fault[];
+  readonly ledger: Ledger;
+  readonly participants: number;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly machine: Record<string, unknown>;
+}
+
+export function results(facts: RunFacts): FleetResults {
+  const { ledger } = facts;
+  const faults = ledger.windows.map((window, index): FaultResult => {
+    const fault = facts.faults[index];
+    const bound = fault?.detectionBoundMs ?? null;
+    const boundMs = bound === null ? null : bound + facts.agentInterMs;
+    const p99 = rounded(percentile(window.failovers, 99));
+    return {
+      fault: window.name,
+      shard: window.shard,
+      kind: window.kind,
+      affectedParticipants: window.affected,
+      disconnected: window.disconnected,
+      failedOver: window.failovers.length,
+      notRecovered: window.pending.size,
+      failoverP50Ms: rounded(percentile(window.failovers, 50)),
+      failoverP99Ms: p99,
+      failoverMaxMs: rounded(percentile(window.failovers, 100)),
+      boundMs,
+      boundWithRetryMs: boundMs === null ? null : boundMs + facts.retryCapMs,
+      withinBound: boundMs === null || p99 === null ? null : p99 <= boundMs + facts.retryCapMs,
+      haproxyExpected: fault?.expect ?? null,
+      haproxySaw: window.markedAs,
+      haproxyAfterMs: window.markedAt === null ? null : Math.round(window.markedAt - window.injectedAt),
+      haproxyDownAfterMs: window.downAt === null ? null : Math.round(window.downAt - window.injectedAt),
+      haproxyDownStatus: window.downStatus,
+      haproxyBackAfterHealMs: window.backAt === null || window.healedAt === null ? null : Math.round(window.backAt - window.healedAt),
+      movedRooms: window.movedRooms.size,
+      splitRooms: window.splitRooms.size,
+      newRoomsOnShardAfterInjection: window.newRoomsAfterMs.length,
+      disconnectedElsewhere: window.disconnectedElsewhere,
+    };
+  });
+  const goals = {
+    noSplitConferences: ledger.splitRooms.size === 0,
+    noMovesWithoutFault: ledger.movedWithoutFault.size === 0,
+    noRestartMoves: ledger.restartMoved.size === 0,
+    noNewRoomsOnUnavailable: ledger.newRoomsOnUnavailable.length === 0,
+    drainKeepsRoomsWhole: ledger.drainMoved.size === 0,
+    failoverWithinBound: faults.every((fault) => fault.withinBound !== false),
+  };
+  const extra = Object.entries(facts.settings.sidecarEnv).map(([name, value]) => `--sidecar-env ${name}=${value}`);
+  return {
+    shards: facts.settings.shards,
+    participants: facts.participants,
+    rooms: ledger.roomsSeen.size,
+    splitConferences: ledger.splitRooms.size,
+    movesWithoutFault: ledger.movedWithoutFault.size,
+    restartMoves: ledger.restartMoved.size,
+    newRoomsOnUnavailable: ledger.newRoomsOnUnavailable.length,
+    faults,
+    drainMoves: ledger.drainMoved.size,
+    disconnectedWithoutFault: ledger.disconnectedWithoutFault,
+    failedOverRooms: ledger.failedOver.size,
+    replacedAfterEmpty: ledger.replacedAfterEmpty.size,
+    joins: ledger.joins,
+    failedJoins: ledger.failedJoins,
+    newRooms: ledger.newRooms,
+    goals,
+    command: `${facts.settings.quick ? 'BENCH_QUICK=1 ' : ''}npm run bench:fleet (${extra.join(' ')})`,
+    quick: facts.settings.quick,
+    sidecar: facts.settings.sidecarCommand,
+    sidecarEnv: facts.settings.sidecarEnv,
+    haproxyConfig: facts.settings.haproxyConfig,
+    agentInterMs: facts.agentInterMs,
+    client: facts.client,
+    startedAt: facts.startedAt.toISOString(),
+    finishedAt: facts.finishedAt.toISOString(),
+    machine: facts.machine,
+    examples: ledger.examples,
+  };
+}
+
+const text = (value: number | null): string => (value === null ? '-' : String(value));
+
+const HEADER = ['fault', 'shard', 'HAProxy saw (ms)', 'affected', 'disconn.', 'failover p50', 'p99', 'max', 'bound+retry', 'not back', 'moved', 'split', 'new rooms on it', 'disconn. elsewhere'];
+
+function rows(output: FleetResults): string[][] {
+  return output.faults.map((fault) => [
+    fault.fault,
+    fault.shard,
+    fault.haproxySaw === null
+      ? 'no change'
+      : `${fault.haproxySaw} ${text(fault.haproxyAfterMs)}${fault.haproxySaw !== 'DOWN' && fault.haproxyDownAfterMs !== null ? `, DOWN ${fault.haproxyDownAfterMs}` : ''}`,
+    String(fault.affectedParticipants),
+    String(fault.disconnected),
+    text(fault.failoverP50Ms),
+    text(fault.failoverP99Ms),
+    text(fault.failoverMaxMs),
+    fault.boundMs === null || fault.boundWithRetryMs === null ? '-' : `${fault.boundMs}+${fault.boundWithRetryMs - fault.boundMs}${fault.withinBound === false ? ' NO' : ''}`,
+    String(fault.notRecovered),
+    String(fault.movedRooms),
+    String(fault.splitRooms),
+    String(fault.newRoomsOnShardAfterInjection),
+    String(fault.disconnectedElsewhere),
+  ]);
+}
+
+function summary(output: FleetResults): string[] {
+  return [
+    `${output.shards} shards, ${output.participants} participants, ${output.rooms} rooms (${output.newRooms} conferences placed), ${output.joins} joins, ${output.failedJoins} failed joins`,
+    `split conferences ${output.splitConferences}; moves without fault ${output.movesWithoutFault}; rooms moved by a sidecar restart or kill ${output.restartMoves}; ` +
+      `rooms moved off a draining shard ${output.drainMoves}; new rooms on a draining or down shard ${output.newRoomsOnUnavailable}; ` +
+      `conferences that emptied and started again elsewhere ${output.replacedAfterEmpty}; ` +
+      `participants disconnected without a fault of their shard ${output.disconnectedWithoutFault}`,
+    `goals: ${Object.entries(output.goals).map(([goal, met]) => `${goal} ${met ? 'yes' : 'NO'}`).join(', ')}`,
+  ];
+}
+
+export function table(output: FleetResults): string {
+  return [plainTable(HEADER, rows(output)), '', ...summary(output)].join('\n');
+}
+
+export function markdown(output: FleetResults): string {
+  return [markdownRows(HEADER, rows(output)), '', ...summary(output)].join('\n');
+}

@@ -1,0 +1,76 @@
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../test/helpers/daemon';
+import { UpstreamProcess } from '../../test/helpers/upstream-process';
+import { ShardFront } from './front';
+import { SidecarProcess, type SidecarCommand } from './sidecar-process';
+
+/**
+ * One shard of the fleet: jicofo and prosody each a process of their own
+ * (prosody's process also serves the shard's conferences, jicofo's holds its
+ * link to prosody), its nginx in front of them, the sidecar watching them,
+ * and its status file.
+ */
+export class FleetShard {
+  private constructor(
+    readonly name: string,
+    readonly jicofo: UpstreamProcess,
+    readonly prosody: UpstreamProcess,
+    readonly sidecar: SidecarProcess,
+    /** The shard's nginx: the address HAProxy sends participants to. */
+    readonly front: ShardFront,
+    /** Prosody's conference port behind it. */
+    readonly conferencePort: number,
+    private readonly dir: string,
+  ) {}
+
+  get statusFile(): string {
+    return join(this.dir, 'shard-status');
+  }
+
+  static async start(name: string, launch: SidecarCommand, settings: Readonly<Record<string, string>>): Promise<FleetShard> {
+    const dir = mkdtempSync(join(tmpdir(), `fleet-${name}-`));
+    const [conferencePort, componentPort, httpPort, tcpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const prosody = await UpstreamProcess.start('prosody', 0, { conferences: { shard: name, port: conferencePort, componentPort } });
+    const jicofo = await UpstreamProcess.start('jicofo', 0, { componentPort });
+    const statusFile = join(dir, 'shard-status');
+    writeFileSync(statusFile, 'ready\n');
+    const sidecar = new SidecarProcess(`sidecar-${name}`, launch, {
+      ...settings,
+      HTTP_PORT: String(httpPort),
+      TCP_PORT: String(tcpPort),
+      HTTP_HOST: '127.0.0.1',
+      TCP_HOST: '127.0.0.1',
+      JICOFO_ORIG: jicofo.origin,
+      PROSODY_ORIG: prosody.origin,
+      STATUS_PATH: statusFile,
+    });
+    await sidecar.start();
+    const front = await ShardFront.start(conferencePort);
+    return new FleetShard(name, jicofo, prosody, sidecar, front, conferencePort, dir);
+  }
+
+  /** As `signal-sidecar drain` writes it: a new file renamed over the old one. */
+  setStatus(word: string): void {
+    const temporary = `${this.statusFile}.new`;
+    writeFileSync(temporary, `${word}\n`);
+    renameSync(temporary, this.statusFile);
+  }
+
+  /** Sessions per room, as the shard itself counts them (undefined when it does not answer: prosody stopped). */
+  async rooms(timeoutMs = 1000): Promise<Record<string, number> | undefined> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.conferencePort}/rooms`, { signal: AbortSignal.timeout(timeoutMs) });
+      return ((await response.json()) as { rooms: Record<string, number> }).rooms;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.prosody.signal('SIGCONT');
+    await Promise.all([this.front.close(), this.sidecar.stop(), this.jicofo.stop(), this.prosody.stop()]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
