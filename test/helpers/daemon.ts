@@ -35,6 +35,9 @@ export function shippedLaunch(unitFile = join(ROOT, 'debian', 'signal-sidecar.se
 
 const LAUNCH = shippedLaunch();
 
+/** `node dist/app.js` and nothing else: how the original README starts it. */
+export const PLAIN_LAUNCH: Launch = { nodeFlags: [], env: {} };
+
 /** A free loopback port, found by binding port 0 and letting it go. */
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {
@@ -158,17 +161,18 @@ export interface Daemon {
  */
 export async function startDaemon(
   env: Record<string, string>,
-  options: { status?: string; wait?: boolean; cwd?: string } = {},
+  options: { status?: string; wait?: boolean; cwd?: string; launch?: Launch } = {},
 ): Promise<Daemon> {
+  const launch = options.launch ?? LAUNCH;
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-'));
   const statusFile = env.STATUS_PATH ?? join(dir, 'shard-status');
   if (options.status !== undefined) writeFileSync(statusFile, options.status);
   const httpPort = env.HTTP_PORT !== undefined ? Number(env.HTTP_PORT) : await freePort();
   const agentPort = env.TCP_PORT !== undefined ? Number(env.TCP_PORT) : await freePort();
-  const child = spawn(process.execPath, [...LAUNCH.nodeFlags, DAEMON], {
+  const child = spawn(process.execPath, [...launch.nodeFlags, DAEMON], {
     cwd: options.cwd ?? dir,
     env: {
-      ...LAUNCH.env,
+      ...launch.env,
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HTTP_HOST: '127.0.0.1',
       TCP_HOST: '127.0.0.1',
