@@ -1,8 +1,9 @@
 import { runCli } from './cli/cli';
 import { loadConfig } from './config/config';
 import { layered, readConfigFile } from './config/config-file';
-import { startIdleTrim } from './runtime/idle-trim';
+import { fullCollection, startIdleTrim } from './runtime/idle-trim';
 import { createLogger } from './runtime/logger';
+import { holdYoungGeneration } from './runtime/young-generation';
 import { createSidecar } from './sidecar';
 
 /** sysexits EX_CONFIG: systemd units can stop restarting on it. */
@@ -38,6 +39,8 @@ function main(): void {
   for (const warning of [...file.warnings, ...warnings]) logger.warn(warning);
   logger.info('signal-sidecar starting', { config });
 
+  // Memory stays within the same bounds however node was started (flags or none).
+  holdYoungGeneration();
   const sidecar = createSidecar(config, { logger });
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
@@ -69,7 +72,7 @@ function main(): void {
   });
 
   sidecar.start().then(
-    () => startIdleTrim(globalThis.gc, logger),
+    () => startIdleTrim(fullCollection(), logger),
     (error: unknown) => {
       logger.error('cannot start', { error: error instanceof Error ? error.message : String(error) });
       process.exit(1);
