@@ -2,6 +2,7 @@ import { runCli } from './cli/cli';
 import { loadConfig } from './config/config';
 import { layered, readConfigFile } from './config/config-file';
 import { fullCollection, startIdleTrim } from './runtime/idle-trim';
+import { createLogSink } from './runtime/log-sink';
 import { createLogger } from './runtime/logger';
 import { holdYoungGeneration } from './runtime/young-generation';
 import { createSidecar } from './sidecar';
@@ -35,13 +36,15 @@ function main(): void {
     process.exit(EXIT_CONFIG);
   }
 
-  const logger = createLogger(config.logLevel);
+  // A log reader that goes away must not take the daemon with it.
+  const sink = createLogSink([process.stdout, process.stderr]);
+  const logger = createLogger(config.logLevel, sink.stream);
   for (const warning of [...file.warnings, ...warnings]) logger.warn(warning);
   logger.info('signal-sidecar starting', { config });
 
   // Memory stays within the same bounds however node was started (flags or none).
   holdYoungGeneration();
-  const sidecar = createSidecar(config, { logger });
+  const sidecar = createSidecar(config, { logger, droppedLogLines: sink.dropped });
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;

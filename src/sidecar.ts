@@ -24,6 +24,8 @@ export interface SidecarDeps {
   readonly readStatusFile?: (path: string) => Promise<StatusFileSample>;
   readonly spawn?: Spawn;
   readonly post?: Post;
+  /** Log lines the log sink dropped, by reason, for /metrics. */
+  readonly droppedLogLines?: () => Readonly<Record<string, number>>;
 }
 
 export interface Sidecar {
@@ -42,7 +44,7 @@ const monotonicWallClock = (): number => performance.timeOrigin + performance.no
 export function createSidecar(config: Config, deps: SidecarDeps): Sidecar {
   const { logger } = deps;
   const now = deps.now ?? monotonicWallClock;
-  const metrics = createMetrics();
+  const metrics = createMetrics(deps.droppedLogLines === undefined ? {} : { droppedLogLines: deps.droppedLogLines });
   const state = new SignalState(config, now);
   state.onDecision(watchTransitions(config, logger, metrics, createDumpRunner(logger, deps.spawn)));
 

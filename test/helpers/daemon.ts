@@ -161,7 +161,14 @@ export interface Daemon {
  */
 export async function startDaemon(
   env: Record<string, string>,
-  options: { status?: string; wait?: boolean; cwd?: string; launch?: Launch } = {},
+  options: {
+    status?: string;
+    wait?: boolean;
+    cwd?: string;
+    launch?: Launch;
+    /** False leaves the daemon's stdout a pipe nobody reads (`lines` stays empty). */
+    readStdout?: boolean;
+  } = {},
 ): Promise<Daemon> {
   const launch = options.launch ?? LAUNCH;
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-'));
@@ -186,12 +193,14 @@ export async function startDaemon(
   const lines: string[] = [];
   const stderr: string[] = [];
   let buffered = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    const parts = buffered.split('\n');
-    buffered = parts.pop() ?? '';
-    lines.push(...parts.filter((line) => line !== ''));
-  });
+  if (options.readStdout !== false) {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      const parts = buffered.split('\n');
+      buffered = parts.pop() ?? '';
+      lines.push(...parts.filter((line) => line !== ''));
+    });
+  }
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
   const exited = new Promise<number | string>((done) =>
     child.once('exit', (code, signal) => {
@@ -221,9 +230,12 @@ export async function startDaemon(
       return exited;
     },
   };
-  if (options.wait !== false) {
+  const exitedEarly = (): Promise<never> => Promise.reject(new Error(`daemon exited: ${stderr.join('')}`));
+  if (options.wait !== false && options.readStdout === false) {
+    await waitFor('the daemon to answer /health', () => (child.exitCode !== null ? exitedEarly() : get(httpPort, '/health').then((answer) => (answer.status === 200 ? true : undefined))));
+  } else if (options.wait !== false) {
     await waitFor('the daemon to listen', () =>
-      lines.some((line) => line.includes('signal-sidecar listening')) ? true : child.exitCode !== null ? Promise.reject(new Error(`daemon exited: ${stderr.join('')}`)) : undefined,
+      lines.some((line) => line.includes('signal-sidecar listening')) ? true : child.exitCode !== null ? exitedEarly() : undefined,
     );
   }
   return daemon;

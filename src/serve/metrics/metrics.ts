@@ -127,7 +127,12 @@ const SOURCE_LABELS: Readonly<Record<SourceName, string>> = {
   statusFile: 'status_file',
 };
 
-export function createMetrics(): SidecarMetrics {
+export interface MetricsSources {
+  /** Log lines the log sink dropped so far, by reason (src/runtime/log-sink.ts). */
+  readonly droppedLogLines?: () => Readonly<Record<string, number>>;
+}
+
+export function createMetrics(sources: MetricsSources = {}): SidecarMetrics {
   const registry = new Registry();
   // prom-client's event-loop collector cannot be left out, only replaced:
   // its timer is set to the longest interval Node takes, so it never wakes.
@@ -218,6 +223,22 @@ export function createMetrics(): SidecarMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const { droppedLogLines } = sources;
+  if (droppedLogLines !== undefined) {
+    const handed: Record<string, number> = {};
+    new Counter({
+      name: 'signal_log_lines_dropped_total',
+      help: 'Log lines dropped because every log sink was closed (closed) or the reader fell behind (full)',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        for (const [reason, count] of Object.entries(droppedLogLines())) {
+          this.inc({ reason }, count - (handed[reason] ?? 0));
+          handed[reason] = count;
+        }
+      },
+    });
+  }
   const notifications = new Counter({
     name: 'signal_notifications_total',
     help: 'State-change notifications to NOTIFY_URL receivers, by outcome (delivered, failed, dropped)',
