@@ -5,6 +5,7 @@ import { fullCollection, startIdleTrim } from './runtime/idle-trim';
 import { createLogSink } from './runtime/log-sink';
 import { createLogger } from './runtime/logger';
 import { holdYoungGeneration } from './runtime/young-generation';
+import { createReloader } from './react/reload';
 import { createSidecar } from './sidecar';
 
 /** sysexits EX_CONFIG: systemd units can stop restarting on it. */
@@ -13,8 +14,10 @@ const EXIT_CONFIG = 78;
 const SHUTDOWN_LIMIT_MS = 1500;
 
 function main(): void {
-  const file = readConfigFile(process.env);
-  const env = layered(process.env, file);
+  // Kept as it was at start: a reload layers the file under this same environment.
+  const startEnv = { ...process.env };
+  const file = readConfigFile(startEnv);
+  const env = layered(startEnv, file);
   // Arguments make it the operator's command (src/cli/); none, the daemon.
   const args = process.argv.slice(2);
   if (args.length > 0) {
@@ -67,6 +70,23 @@ function main(): void {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  const reload = createReloader({
+    startEnv,
+    startFile: file,
+    logger,
+    running: () => sidecar.config,
+    apply: (next) => sidecar.reconfigure(next),
+    reloaded: (applied, seconds) => sidecar.metrics.configReloaded(applied, seconds),
+  });
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    try {
+      reload();
+    } catch (error) {
+      // A bug, not input; a reload signal must not take the daemon down with it.
+      logger.error('configuration reload failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    }
+  });
   process.on('uncaughtException', (error) => {
     // A bug, not input: exit and let systemd restart us. HAProxy keeps the
     // agent's last verdict while we are away.

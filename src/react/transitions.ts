@@ -16,16 +16,18 @@ const sameReasons = (a: readonly string[], b: readonly string[]): boolean =>
 /**
  * Reacts to each decision: metrics, one log line per change (never one per
  * poll of a steady state), the jicofo 404 hint, and the dump scripts.
+ * `settings` gives the configuration in force (a reload may change it).
  */
 export function watchTransitions(
-  config: Config,
+  settings: () => Config,
   logger: Logger,
   metrics: SidecarMetrics,
   runDump: (component: Component, script: string) => void,
 ): DecisionListener {
-  metrics.participantMax.set(config.participantMax);
   return (previous, next, samples) => {
+    const config = settings();
     const { report, observation, reasons } = next.decision;
+    metrics.participantMax.set(config.participantMax);
     metrics.health.set(report.healthy ? 1 : 0);
     metrics.participants.set(observation.participants ?? Number.NaN);
     if (config.censusPoll) {

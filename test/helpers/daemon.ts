@@ -168,6 +168,8 @@ export async function startDaemon(
     launch?: Launch;
     /** False leaves the daemon's stdout a pipe nobody reads (`lines` stays empty). */
     readStdout?: boolean;
+    /** Variables left out of the daemon's environment (to come from its configuration file instead). */
+    unset?: readonly string[];
   } = {},
 ): Promise<Daemon> {
   const launch = options.launch ?? LAUNCH;
@@ -176,18 +178,20 @@ export async function startDaemon(
   if (options.status !== undefined) writeFileSync(statusFile, options.status);
   const httpPort = env.HTTP_PORT !== undefined ? Number(env.HTTP_PORT) : await freePort();
   const agentPort = env.TCP_PORT !== undefined ? Number(env.TCP_PORT) : await freePort();
+  const childEnv: Record<string, string> = {
+    ...launch.env,
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HTTP_HOST: '127.0.0.1',
+    TCP_HOST: '127.0.0.1',
+    HTTP_PORT: String(httpPort),
+    TCP_PORT: String(agentPort),
+    STATUS_PATH: statusFile,
+    ...env,
+  };
+  for (const name of options.unset ?? []) delete childEnv[name];
   const child = spawn(process.execPath, [...launch.nodeFlags, DAEMON], {
     cwd: options.cwd ?? dir,
-    env: {
-      ...launch.env,
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HTTP_HOST: '127.0.0.1',
-      TCP_HOST: '127.0.0.1',
-      HTTP_PORT: String(httpPort),
-      TCP_PORT: String(agentPort),
-      STATUS_PATH: statusFile,
-      ...env,
-    },
+    env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

@@ -50,10 +50,12 @@ void describe('a log sink that fails', () => {
     await untilHealthy(d.httpPort);
     d.child.stdout?.destroy();
     await breakAndHeal(d);
-    await waitFor('the state changes on stderr', () => {
+    d.child.kill('SIGHUP');
+    await waitFor('the state changes and the reload on stderr', () => {
       const text = d.stderr.join('');
-      return text.includes('"log sink failed; logging here from now on"') && text.includes('"signal node state changed"') ? true : undefined;
+      return ['"log sink failed; logging here from now on"', '"signal node state changed"', '"configuration reloaded: nothing changed"'].every((line) => text.includes(line)) ? true : undefined;
     });
+    assert.equal(verdict(await agentAnswer(d.agentPort)), 'up ready 100%\n');
     assert.equal(d.child.exitCode, null, 'still running');
     assert.equal(await d.stop(), 0);
   });
@@ -65,6 +67,7 @@ void describe('a log sink that fails', () => {
     d.child.stdout?.destroy();
     d.child.stderr?.destroy();
     await breakAndHeal(d);
+    d.child.kill('SIGHUP');
     await breakAndHeal(d);
     await waitFor('dropped lines counted', async () => ((await dropped(d.httpPort, 'closed')) > 0 ? true : undefined));
     assert.equal(await agentAnswer(d.agentPort), 'up ready 100%\n');

@@ -88,6 +88,12 @@ echo '[show]'; systemctl show signal-sidecar -p ActiveState -p SubState -p NRest
 echo '[proc]'; grep -E '^(Uid|Gid|NoNewPrivs|Seccomp):' /proc/$(systemctl show signal-sidecar -p MainPID --value)/status
 echo '[report]'; report; echo
 echo '[ready]'; signal-sidecar ready; echo "exit=$?"
+echo '[reload]'; pid=$(systemctl show signal-sidecar -p MainPID --value)
+echo PARTICIPANT_MAX=4000 >> ${CONFIG}
+systemctl reload signal-sidecar; echo "exit=$?"
+sleep 1
+journalctl -u signal-sidecar -o cat --no-pager | grep 'configuration reloaded'
+[ "$(systemctl show signal-sidecar -p MainPID --value)" = "$pid" ] && echo same-process
 echo '[security]'; systemd-analyze security --no-pager signal-sidecar | tail -n 1
 echo '[stop]'; systemctl stop signal-sidecar; systemctl show signal-sidecar -p Result -p ExecMainStatus
 echo '[badconfig]'
@@ -306,6 +312,9 @@ describe('Debian package', { concurrency: false }, () => {
       assert.deepEqual({ healthy: first.healthy, status: first.status }, { healthy: true, status: 'drain' });
       assert.match(sections.ready ?? '', /^status: +ready$/m);
       assert.match(sections.ready ?? '', /^exit=0$/m);
+      assert.match(sections.reload ?? '', /^exit=0$/m, 'systemctl reload');
+      assert.match(sections.reload ?? '', /configuration reloaded: PARTICIPANT_MAX 5000 → 4000/);
+      assert.match(sections.reload ?? '', /^same-process$/m, 'a reload is no restart');
       assert.match(sections.stop ?? '', /^Result=success$/m, 'SIGTERM ends it cleanly');
       assert.match(sections.stop ?? '', /^ExecMainStatus=0$/m);
       assert.match(sections.badconfig ?? '', /^ActiveState=failed$/m);
@@ -362,6 +371,7 @@ describe('Debian package', { concurrency: false }, () => {
       'Environment=CONFIG_FILE=/etc/jitsi/signal-sidecar/config',
       'Environment=MALLOC_ARENA_MAX=1',
       'ExecStart=/usr/bin/node --max-semi-space-size=2 --expose-gc /usr/share/signal-sidecar/dist/app.js',
+      'ExecReload=/bin/kill -HUP $MAINPID',
       'Restart=always',
       'RestartPreventExitStatus=78',
       'SyslogIdentifier=signal-sidecar',

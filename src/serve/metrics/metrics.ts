@@ -23,6 +23,8 @@ export interface SidecarMetrics {
   requestFinished(): void;
   recordProbe(source: SourceName, success: boolean, seconds: number): void;
   countNotification(outcome: 'delivered' | 'failed' | 'dropped'): void;
+  /** A reload was applied (true) or refused (false), at `seconds` since the epoch. */
+  configReloaded(applied: boolean, seconds: number): void;
 }
 
 /** One label combination of the request metrics. */
@@ -239,6 +241,19 @@ export function createMetrics(sources: MetricsSources = {}): SidecarMetrics {
       },
     });
   }
+  // Prometheus' own names for the same fact, so the same alert rule fits.
+  const reloadSuccessful = new Gauge({
+    name: 'signal_config_last_reload_successful',
+    help: 'Whether the last configuration reload (SIGHUP) was applied (1) or refused (0); 1 before any',
+    registers: [registry],
+  });
+  const reloadSuccessAt = new Gauge({
+    name: 'signal_config_last_reload_success_timestamp_seconds',
+    help: 'When the configuration in force was read: the start, or the last reload applied',
+    registers: [registry],
+  });
+  reloadSuccessful.set(1);
+  reloadSuccessAt.set(Date.now() / 1000);
   const notifications = new Counter({
     name: 'signal_notifications_total',
     help: 'State-change notifications to NOTIFY_URL receivers, by outcome (delivered, failed, dropped)',
@@ -301,5 +316,9 @@ export function createMetrics(sources: MetricsSources = {}): SidecarMetrics {
       probeRoundTrip.observe(label, seconds);
     },
     countNotification: (outcome) => notifications.inc({ outcome }),
+    configReloaded(applied, seconds) {
+      reloadSuccessful.set(applied ? 1 : 0);
+      if (applied) reloadSuccessAt.set(seconds);
+    },
   };
 }
