@@ -127,7 +127,7 @@ export function createSidecar(initial: Config, deps: SidecarDeps): Sidecar {
       const changed = (keys: readonly (keyof Config)[]): boolean => keys.some((key) => JSON.stringify(before[key]) !== JSON.stringify(config[key]));
       if (changed(SOURCE_SETTINGS)) poller.setSources(buildSources(config, sourceDeps));
       if (changed(['pollingIntervalMs'])) poller.setInterval(config.pollingIntervalMs);
-      if (changed(['statusFile', 'pollingIntervalMs']) && statusWatch !== undefined) {
+      if (changed(['statusFile']) && statusWatch !== undefined) {
         statusWatch.close();
         statusWatch = watchStatus();
       }

@@ -271,6 +271,10 @@ export function startAgainst(
 /** The verdict of an agent line, without the ` # description` of down lines. */
 export const verdict = (line: string): string => line.replace(/ # [^\n]*/, '');
 
+/** Waits until the agent's verdict is `expected` (newline included). */
+export const agentSays = (d: Daemon, expected: string, timeoutMs = 10_000): Promise<true> =>
+  waitFor(`agent line ${JSON.stringify(expected)}`, async () => (verdict(await agentAnswer(d.agentPort)) === expected ? true : undefined), timeoutMs);
+
 export interface ProcessUsage {
   /** Resident memory in KiB (VmRSS). */
   readonly rssKiB: number;

@@ -1,38 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { FakeSignalNode, REPLIES } from '../../src/demo/fake-signal-node';
-import { QUICK, agentAnswer, get, startAgainst, startDaemon, untilHealthy, verdict, waitFor, type Daemon } from '../helpers/daemon';
+import { describe, it } from 'node:test';
+import { REPLIES } from '../../src/demo/fake-signal-node';
+import { QUICK, agentAnswer, agentSays, get, startAgainst, startDaemon, untilHealthy, verdict, waitFor, type Daemon } from '../helpers/daemon';
+import { daemonSuite } from '../helpers/daemon-suite';
 
 const dropped = async (port: number, reason: string): Promise<number> =>
   Number(new RegExp(`^signal_log_lines_dropped_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec((await get(port, '/metrics')).body)?.[1] ?? 0);
-
-const agentSays = (d: Daemon, expected: string): Promise<true> =>
-  waitFor(`agent line ${JSON.stringify(expected)}`, async () => (verdict(await agentAnswer(d.agentPort)) === expected ? true : undefined));
 
 /**
  * The daemon's log readers misbehave: the daemon keeps answering, its
  * answers stay what they would be, and SIGTERM still exits 0.
  */
 void describe('a log sink that fails', () => {
-  let fake: FakeSignalNode;
-  let daemon: Daemon | undefined;
-  const scratch = mkdtempSync(join(tmpdir(), 'sidecar-sinks-'));
-
-  before(async () => {
-    fake = await new FakeSignalNode().start();
-  });
-  afterEach(async () => {
-    await daemon?.stop('SIGKILL');
-    daemon = undefined;
-    fake.set('jicofoHealth', REPLIES.jicofoHealthy());
-  });
-  after(async () => {
-    await fake.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  const suite = daemonSuite('sidecar-sinks-');
+  const { fake, scratch } = suite;
 
   /** A break and a heal of jicofo, each a logged state change, answered as always. */
   const breakAndHeal = async (d: Daemon): Promise<void> => {
@@ -45,8 +28,8 @@ void describe('a log sink that fails', () => {
   };
 
   void it('stdout closed (EPIPE): the lines move to stderr, answers unchanged, SIGTERM exits 0', async () => {
-    daemon = await startAgainst(fake);
-    const d = daemon;
+    suite.daemon = await startAgainst(fake);
+    const d = suite.daemon;
     await untilHealthy(d.httpPort);
     d.child.stdout?.destroy();
     await breakAndHeal(d);
@@ -61,8 +44,8 @@ void describe('a log sink that fails', () => {
   });
 
   void it('stdout and stderr closed: nothing to log to, lines counted as dropped, answers unchanged, SIGTERM exits 0', async () => {
-    daemon = await startAgainst(fake);
-    const d = daemon;
+    suite.daemon = await startAgainst(fake);
+    const d = suite.daemon;
     await untilHealthy(d.httpPort);
     d.child.stdout?.destroy();
     d.child.stderr?.destroy();
@@ -78,11 +61,11 @@ void describe('a log sink that fails', () => {
     // Several hundred KiB of warnings at start: one per name in the file that is no variable of ours.
     const file = join(scratch, 'config');
     writeFileSync(file, Array.from({ length: 4000 }, (_, i) => `NOT_A_SIDECAR_VARIABLE_${i}=1`).join('\n'));
-    daemon = await startDaemon(
+    suite.daemon = await startDaemon(
       { ...QUICK, JICOFO_ORIG: fake.jicofoOrigin, PROSODY_ORIG: fake.prosodyOrigin, CONFIG_FILE: file },
       { status: 'ready', readStdout: false },
     );
-    const d = daemon;
+    const d = suite.daemon;
     await untilHealthy(d.httpPort);
     assert.ok((await dropped(d.httpPort, 'full')) > 0, 'lines dropped while the reader does not read');
     await breakAndHeal(d);

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { FakeSignalNode, REPLIES } from '../../src/demo/fake-signal-node';
-import { agentAnswer, freePort, get, report, sleep, startDaemon, verdict, waitFor, type Daemon } from '../helpers/daemon';
+import { agentAnswer, agentSays, freePort, get, report, sleep, startDaemon, verdict, waitFor, type Daemon } from '../helpers/daemon';
+import { daemonSuite } from '../helpers/daemon-suite';
 
 type Settings = Record<string, string>;
-
-const agentSays = (d: Daemon, expected: string): Promise<true> =>
-  waitFor(`agent line ${JSON.stringify(expected)}`, async () => (verdict(await agentAnswer(d.agentPort)) === expected ? true : undefined));
 
 const messages = (d: Daemon): string[] => d.logs().map((line) => String(line.message));
 
@@ -22,9 +19,8 @@ const metric = async (d: Daemon, name: string): Promise<number> =>
  * them, and the file is rewritten between signals.
  */
 void describe('reload on SIGHUP', () => {
-  let fake: FakeSignalNode;
-  let daemon: Daemon | undefined;
-  const scratch = mkdtempSync(join(tmpdir(), 'sidecar-reload-'));
+  const suite = daemonSuite('sidecar-reload-');
+  const { fake, scratch } = suite;
   let file = '';
   let serial = 0;
 
@@ -44,7 +40,8 @@ void describe('reload on SIGHUP', () => {
     serial += 1;
     file = join(scratch, `config-${serial}`);
     writeConfig(settings);
-    daemon = await startDaemon({ CONFIG_FILE: file, ...env }, { status: options.status ?? 'ready', unset: options.unset ?? [] });
+    const daemon = await startDaemon({ CONFIG_FILE: file, ...env }, { status: options.status ?? 'ready', unset: options.unset ?? [] });
+    suite.daemon = daemon;
     await agentAnswer(daemon.agentPort);
     return daemon;
   };
@@ -57,19 +54,6 @@ void describe('reload on SIGHUP', () => {
     await waitFor('the reload to be logged', () => (d.lines.slice(from).some((line) => last.test(String((JSON.parse(line) as { message?: string }).message))) ? true : undefined));
     return d.lines.slice(from).map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => String(line.message).startsWith('configuration reload'));
   };
-
-  before(async () => {
-    fake = await new FakeSignalNode().start();
-  });
-  afterEach(async () => {
-    await daemon?.stop('SIGKILL');
-    daemon = undefined;
-    fake.set('jicofoHealth', REPLIES.jicofoHealthy());
-  });
-  after(async () => {
-    await fake.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
 
   void it('applies a new configuration without a restart and names what changed in one line', async () => {
     const other = await new FakeSignalNode().start();
