@@ -74,4 +74,22 @@ void describe('memory when started as plain node dist/app.js', () => {
     await waitFor('a heap trim after the burst', () =>
       daemon.logs().filter((line) => line.message === 'heap trimmed after a busy spell').length > before ? true : undefined, 30_000, 100);
   });
+
+  it('once the quiet lasts, gives the young generation back too', async () => {
+    // Polling at the default rate: V8 shrinks the young generation only when little was allocated over the last 5 s.
+    const idle = await startDaemon(
+      { JICOFO_ORIG: fake.jicofoOrigin, PROSODY_ORIG: fake.prosodyOrigin, LOG_LEVEL: 'debug' },
+      { status: 'ready', launch: PLAIN_LAUNCH },
+    );
+    try {
+      await untilHealthy(idle.httpPort);
+      await burst(idle.httpPort, '/signal/report', REQUESTS, CLIENTS);
+      assert.equal(await youngGeneration(idle.httpPort), 4 * MiB, 'grown to its bound by the burst');
+      await waitFor('the heap to settle', () => (idle.logs().some((line) => line.message === 'heap settled after a busy spell') ? true : undefined), 30_000, 100);
+      const young = await youngGeneration(idle.httpPort);
+      assert.ok(young < 4 * MiB, `young generation ${young / MiB} MiB once settled`);
+    } finally {
+      await idle.stop();
+    }
+  });
 });
