@@ -77,8 +77,8 @@ export function settleStep(remaining: number | null, quiet: boolean, settings: T
 const committed = (): number => v8.getHeapStatistics().total_heap_size;
 const mib = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
 
-/** Starts the once-a-second look; returns the function that stops it. */
-export function startIdleTrim(gc: NodeJS.GCFunction, logger: Logger, settings: TrimSettings = TRIM_SETTINGS): () => void {
+/** Starts the once-a-second look; `gc` runs one full collection. Returns the function that stops it. */
+export function startIdleTrim(gc: () => void, logger: Logger, settings: TrimSettings = TRIM_SETTINGS): () => void {
   logger.debug('heap trim on: full collections on the first quiet second after the heap grew', { slackMiB: mib(settings.slackBytes) });
   let floor = committed();
   let settle: number | null = null;
