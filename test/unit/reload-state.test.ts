@@ -18,6 +18,15 @@ function stateAt(settings = SETTINGS) {
   };
 }
 
+/** Healthy at 0 s, then jicofo soft down (503) from 10 s: a drain grace from 10 s. */
+function inGrace() {
+  const node = stateAt();
+  node.state.record(samples());
+  node.at(10);
+  node.state.record(samples({ jicofo: 503 }));
+  return node;
+}
+
 /**
  * A reload keeps the flap memory. A changed interval applies to an episode
  * in progress as if it had been in force all along: grace ends at the
@@ -26,10 +35,7 @@ function stateAt(settings = SETTINGS) {
  */
 void describe('new settings on an episode in progress', () => {
   void it('a longer drain grace extends a grace in progress', () => {
-    const node = stateAt();
-    node.state.record(samples());
-    node.at(10);
-    node.state.record(samples({ jicofo: 503 }));
+    const node = inGrace();
     assert.equal(node.agent(), 'up drain 0%');
     node.at(100);
     node.state.reconfigure({ ...SETTINGS, drainGraceMs: 300_000 });
@@ -42,20 +48,14 @@ void describe('new settings on an episode in progress', () => {
   });
 
   void it('a shorter drain grace that has already run out ends the grace at the reload', () => {
-    const node = stateAt();
-    node.state.record(samples());
-    node.at(10);
-    node.state.record(samples({ jicofo: 503 }));
+    const node = inGrace();
     node.at(100);
     node.state.reconfigure({ ...SETTINGS, drainGraceMs: 60_000 });
     assert.equal(node.agent(), 'down ready 100%', 'the grace ended at 10 + 60');
   });
 
   void it('a shorter drain grace still running goes on to its new end', () => {
-    const node = stateAt();
-    node.state.record(samples());
-    node.at(10);
-    node.state.record(samples({ jicofo: 503 }));
+    const node = inGrace();
     node.at(30);
     node.state.reconfigure({ ...SETTINGS, drainGraceMs: 60_000 });
     assert.equal(node.agent(), 'up drain 0%');
@@ -79,10 +79,7 @@ void describe('new settings on an episode in progress', () => {
   });
 
   void it('a reload that changes nothing about flapping leaves the verdict and its end as they were', () => {
-    const node = stateAt();
-    node.state.record(samples());
-    node.at(10);
-    node.state.record(samples({ jicofo: 503 }));
+    const node = inGrace();
     const before = node.state.current?.decision;
     node.at(20);
     node.state.reconfigure({ ...SETTINGS });
