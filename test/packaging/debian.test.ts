@@ -312,6 +312,7 @@ describe('Debian package', { concurrency: false }, () => {
       assert.deepEqual({ healthy: first.healthy, status: first.status }, { healthy: true, status: 'drain' });
       assert.match(sections.ready ?? '', /^status: +ready$/m);
       assert.match(sections.ready ?? '', /^exit=0$/m);
+      t.diagnostic(`systemctl reload: ${(sections.reload ?? '').split('\n').find((line) => line.includes('configuration reloaded')) ?? '(no line)'}`);
       assert.match(sections.reload ?? '', /^exit=0$/m, 'systemctl reload');
       assert.match(sections.reload ?? '', /configuration reloaded: PARTICIPANT_MAX 5000 → 4000/);
       assert.match(sections.reload ?? '', /^same-process$/m, 'a reload is no restart');
@@ -371,7 +372,7 @@ describe('Debian package', { concurrency: false }, () => {
       'Environment=CONFIG_FILE=/etc/jitsi/signal-sidecar/config',
       'Environment=MALLOC_ARENA_MAX=1',
       'ExecStart=/usr/bin/node --max-semi-space-size=2 --expose-gc /usr/share/signal-sidecar/dist/app.js',
-      'ExecReload=/bin/kill -HUP $MAINPID',
+      "ExecReload=/bin/sh -c 'kill -HUP $MAINPID'",
       'Restart=always',
       'RestartPreventExitStatus=78',
       'SyslogIdentifier=signal-sidecar',
