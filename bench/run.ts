@@ -14,11 +14,11 @@ import * as scenario from './scenarios';
  * `npm run bench`: the built daemon and a bare Node reference, loaded the same
  * way in one run. BENCH_QUICK=1 shortens every phase; BENCH_SOAK_SECONDS and
  * BENCH_REPEATS override the soak length and the paired runs; BENCH_ONLY (a
- * comma list of http, agent, metrics, drain, scale, start, soak, failures, crash, idle) runs only
+ * comma list of http, agent, metrics, drain, scale, start, flood, soak, failures, crash, idle) runs only
  * those phases, for iterating on one figure.
  */
 
-const PHASES = ['http', 'agent', 'metrics', 'drain', 'scale', 'start', 'soak', 'failures', 'crash', 'idle'] as const;
+const PHASES = ['http', 'agent', 'metrics', 'drain', 'scale', 'start', 'flood', 'soak', 'failures', 'crash', 'idle'] as const;
 type Phase = (typeof PHASES)[number];
 
 function phases(): ReadonlySet<Phase> {
@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     repeats: numberFromEnv('BENCH_REPEATS', quick ? 3 : 5),
     connections: 32,
     soakSeconds: numberFromEnv('BENCH_SOAK_SECONDS', quick ? 15 : 60),
+    floodSeconds: quick ? 10 : 20,
     starts: quick ? 5 : 9,
     failureRepeats: quick ? 5 : 8,
     drainRepeats: quick ? 8 : 20,
@@ -117,6 +118,10 @@ async function main(): Promise<void> {
       if (pinned) pin(process.pid, 'all');
       figures.push(...(await scenario.startup(settings, node, raw)));
       if (pinned && loadCpu !== undefined) pin(process.pid, loadCpu);
+    }
+    if (run.has('flood')) {
+      log(`abuse floods (${settings.floodSeconds} s each)`);
+      figures.push(...(await scenario.flood(settings, node, raw)));
     }
     if (run.has('soak')) {
       log(`soak (${settings.soakSeconds} s)`);

@@ -1,10 +1,10 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { FakeSignalNode, REPLIES, type Reply } from '../src/demo/fake-signal-node';
+import { FakeSignalNode, REPLIES, answer, type Reply } from '../src/demo/fake-signal-node';
 import { agentAnswer, freePort, sleep, startDaemon, waitFor, type Daemon } from '../test/helpers/daemon';
-import { agentLoad, distinctPaths, httpLoad, timedGet, type LoadRun } from './lib/load';
+import { agentLoad, distinctPaths, httpLoad, timedGet, type AgentRun, type LoadRun } from './lib/load';
 import { cpuSeconds, pin, rssMiB, spread, type Spread } from './lib/measure';
-import { startReference, startSidecar, type Reference } from './lib/servers';
+import { LAUNCHES, startReference, startSidecar, type Reference } from './lib/servers';
 import { alone, type Figure } from './lib/table';
 import { UpstreamProcess } from '../test/helpers/upstream-process';
 
@@ -16,6 +16,8 @@ export interface Settings {
   readonly repeats: number;
   readonly connections: number;
   readonly soakSeconds: number;
+  /** Seconds of the abuse floods. */
+  readonly floodSeconds: number;
   readonly starts: number;
   readonly failureRepeats: number;
   readonly drainRepeats: number;
@@ -243,7 +245,7 @@ export async function drain(settings: Settings, daemon: Daemon, raw: Raw): Promi
   ];
 }
 
-/** Spawn to first answer, and RSS one second later, for fresh daemons and fresh references. */
+/** Spawn to first answer, and RSS one second later, for fresh daemons (each launch) and fresh references. */
 export async function startup(settings: Settings, node: FakeSignalNode, raw: Raw): Promise<Figure[]> {
   const firstAnswer = async (port: number, path: string): Promise<void> => {
     await waitFor(
@@ -253,46 +255,55 @@ export async function startup(settings: Settings, node: FakeSignalNode, raw: Raw
       2,
     );
   };
-  const ours = { ms: [] as number[], rss: [] as number[] };
+  const ours = LAUNCHES.map(() => ({ ms: [] as number[], rss: [] as number[] }));
   const theirs = { ms: [] as number[], rss: [] as number[] };
   for (let i = 0; i < settings.starts; i += 1) {
-    const [httpPort, tcpPort] = [await freePort(), await freePort()];
-    let started = performance.now();
-    const daemon = await startDaemon(
-      { JICOFO_ORIG: node.jicofoOrigin, PROSODY_ORIG: node.prosodyOrigin, HTTP_PORT: String(httpPort), TCP_PORT: String(tcpPort) },
-      { status: 'ready\n', wait: false },
-    );
-    await firstAnswer(httpPort, '/signal/health');
-    ours.ms.push(performance.now() - started);
-    await sleep(1000);
-    ours.rss.push(rssMiB(pid(daemon)));
-    await daemon.stop();
+    const line: string[] = [];
+    for (const [index, { label, launch }] of LAUNCHES.entries()) {
+      const [httpPort, tcpPort] = [await freePort(), await freePort()];
+      const started = performance.now();
+      const daemon = await startDaemon(
+        { JICOFO_ORIG: node.jicofoOrigin, PROSODY_ORIG: node.prosodyOrigin, HTTP_PORT: String(httpPort), TCP_PORT: String(tcpPort) },
+        { status: 'ready\n', wait: false, launch },
+      );
+      await firstAnswer(httpPort, '/signal/health');
+      const mine = ours[index];
+      mine.ms.push(performance.now() - started);
+      await sleep(1000);
+      mine.rss.push(rssMiB(pid(daemon)));
+      await daemon.stop();
+      line.push(`${label} ${mine.ms.at(-1)?.toFixed(0)} ms ${mine.rss.at(-1)?.toFixed(1)} MiB`);
+    }
 
     const ports = { http: await freePort(), agent: await freePort() };
-    started = performance.now();
+    const started = performance.now();
     const reference = await startReference(settings.referenceScript, ports);
     await firstAnswer(ports.http, '/');
     theirs.ms.push(performance.now() - started);
     await sleep(1000);
     theirs.rss.push(rssMiB(reference.pid));
     await reference.stop();
-    settings.log(`  start ${i + 1}: daemon ${ours.ms.at(-1)?.toFixed(0)} ms ${ours.rss.at(-1)?.toFixed(1)} MiB, bare ${theirs.ms.at(-1)?.toFixed(0)} ms ${theirs.rss.at(-1)?.toFixed(1)} MiB`);
+    settings.log(`  start ${i + 1}: ${line.join(', ')}, bare ${theirs.ms.at(-1)?.toFixed(0)} ms ${theirs.rss.at(-1)?.toFixed(1)} MiB`);
   }
-  raw.startup = { daemon: ours, reference: theirs };
-  const ms = spread(ours.ms);
-  return [
-    {
-      id: 'start',
-      name: 'start to first healthy answer',
-      unit: 'ms',
-      daemon: ms,
-      reference: spread(theirs.ms),
-      ratio: ratioOf(ours.ms, theirs.ms),
-      target: '≤ 150 ms median',
-      met: ms.median <= 150,
-    },
-    compared('rss:start', 'RSS at start', 'MiB', ours.rss, theirs.rss, 'ratio ≤ 1.25', (ratio) => ratio <= 1.25),
-  ];
+  raw.startup = { daemon: ours[0], plain: ours[1], reference: theirs };
+  return LAUNCHES.flatMap(({ suffix, label }, index) => {
+    const mine = ours[index];
+    const ms = spread(mine.ms);
+    const named = suffix === '' ? '' : ` (${label})`;
+    return [
+      {
+        id: `start${suffix}`,
+        name: `start to first healthy answer${named}`,
+        unit: 'ms',
+        daemon: ms,
+        reference: spread(theirs.ms),
+        ratio: ratioOf(mine.ms, theirs.ms),
+        target: '≤ 150 ms median',
+        met: ms.median <= 150,
+      },
+      compared(`rss:start${suffix}`, `RSS at start${named}`, 'MiB', mine.rss, theirs.rss, 'ratio ≤ 1.25', (ratio) => ratio <= 1.25),
+    ];
+  });
 }
 
 const MIXED_LOAD = `
@@ -307,43 +318,144 @@ request = function()
 end
 `;
 
+/** The mixed HTTP load (wrk; autocannon has no scripts, so it loads the report alone) plus two agent loops. */
+function mixedLoad(settings: Settings, httpPort: number, agentPort: number, seconds: number, agentLoops = 2): Promise<[LoadRun, AgentRun]> {
+  const url = `http://127.0.0.1:${httpPort}/`;
+  return Promise.all([
+    settings.tool === 'wrk'
+      ? httpLoad(settings.tool, { url, connections: settings.connections, seconds, cpu: settings.loadCpu, script: MIXED_LOAD }, settings.scratch)
+      : httpLoad(settings.tool, { url: `${url}signal/report`, connections: settings.connections, seconds, cpu: settings.loadCpu }, settings.scratch),
+    agentLoad(agentPort, agentLoops, seconds, 10_000_000),
+  ]);
+}
+
+/** RSS of one process before a load, at its end, and after 5 s and 30 s of rest. */
+interface Growth {
+  readonly startMiB: number;
+  readonly peakMiB: number;
+  readonly afterMiB: number;
+  readonly after30sMiB: number;
+}
+
+async function rssAround(processId: number, load: () => Promise<void>, rested: () => void = () => undefined): Promise<Growth> {
+  await sleep(1000);
+  const startMiB = rssMiB(processId);
+  await load();
+  const peakMiB = rssMiB(processId);
+  rested();
+  await sleep(5000);
+  const afterMiB = rssMiB(processId);
+  // The daemon collects on its first quiet second (src/runtime/idle-trim.ts); V8's
+  // own memory reducer follows 10 to 20 s later. A late sample tells growth from a leak.
+  await sleep(25_000);
+  return { startMiB, peakMiB, afterMiB, after30sMiB: rssMiB(processId) };
+}
+
+const showGrowth = (growth: Growth): string =>
+  `RSS ${growth.startMiB.toFixed(1)} → ${growth.peakMiB.toFixed(1)} (end of load) → ${growth.afterMiB.toFixed(1)} (5 s idle) → ${growth.after30sMiB.toFixed(1)} MiB (30 s idle)`;
+
 /**
  * RSS after a long mixed load and a short rest, against the RSS of the same
- * process at start. The daemon runs as the systemd unit starts it (flags and
- * environment read from the unit).
+ * process at start, for each launch: the systemd unit's (flags and
+ * environment read from the unit) and plain `node dist/app.js`.
  */
 export async function soak(settings: Settings, node: FakeSignalNode, raw: Raw): Promise<Figure[]> {
-  const daemon = await startSidecar(node);
-  if (settings.serverCpu !== undefined) pin(pid(daemon), settings.serverCpu);
-  try {
-    await waitFor('healthy', () => timedGet(daemon.httpPort, '/signal/health', false).then((reply) => (reply.status === 200 ? true : undefined)));
-    await sleep(1000);
-    const start = rssMiB(pid(daemon));
-    const [load, agentRun] = await Promise.all([
-      settings.tool === 'wrk'
-        ? httpLoad(settings.tool, { url: `http://127.0.0.1:${daemon.httpPort}/`, connections: settings.connections, seconds: settings.soakSeconds, cpu: settings.loadCpu, script: MIXED_LOAD }, settings.scratch)
-        : httpLoad(settings.tool, { url: `http://127.0.0.1:${daemon.httpPort}/signal/report`, connections: settings.connections, seconds: settings.soakSeconds, cpu: settings.loadCpu }, settings.scratch),
-      agentLoad(daemon.agentPort, 2, settings.soakSeconds, 10_000_000),
-    ]);
-    const peak = rssMiB(pid(daemon));
-    await sleep(5000);
-    const after = rssMiB(pid(daemon));
-    // The daemon collects on its first quiet second (src/idle-trim.ts); V8's own
-    // memory reducer follows 10 to 20 s later. A late sample tells growth from a leak.
-    await sleep(25_000);
-    const rested = rssMiB(pid(daemon));
-    settings.log(
-      `  soak ${settings.soakSeconds} s: ${load.requests} requests, ${agentRun.connections} agent connections; ` +
-        `RSS ${start.toFixed(1)} → ${peak.toFixed(1)} (end of load) → ${after.toFixed(1)} (5 s idle) → ${rested.toFixed(1)} MiB (30 s idle)`,
-    );
-    raw.soak = { seconds: settings.soakSeconds, requests: load.requests, agentConnections: agentRun.connections, startMiB: start, peakMiB: peak, afterMiB: after, after30sMiB: rested };
-    return [
-      alone('rss:soak', `RSS growth after ${settings.soakSeconds} s mixed load + 5 s idle`, 'MiB', spread([after - start]), '≤ +15 MiB', after - start <= 15),
-      alone('rss:rested', '  same, after 30 s idle', 'MiB', spread([rested - start])),
-    ];
-  } finally {
-    await daemon.stop();
+  const figures: Figure[] = [];
+  const runs: Record<string, unknown> = {};
+  for (const { suffix, label, launch } of LAUNCHES) {
+    const daemon = await startSidecar(node, {}, launch);
+    if (settings.serverCpu !== undefined) pin(pid(daemon), settings.serverCpu);
+    try {
+      await waitFor('healthy', () => timedGet(daemon.httpPort, '/signal/health', false).then((reply) => (reply.status === 200 ? true : undefined)));
+      let served: [LoadRun, AgentRun] | undefined;
+      const growth = await rssAround(pid(daemon), async () => {
+        served = await mixedLoad(settings, daemon.httpPort, daemon.agentPort, settings.soakSeconds);
+      });
+      const [load, agentRun] = served ?? [];
+      settings.log(`  soak ${settings.soakSeconds} s, ${label}: ${load?.requests} requests, ${agentRun?.connections} agent connections; ${showGrowth(growth)}`);
+      runs[label] = { seconds: settings.soakSeconds, requests: load?.requests, agentConnections: agentRun?.connections, ...growth };
+      const named = suffix === '' ? '' : ` (${label})`;
+      figures.push(
+        alone(`rss:soak${suffix}`, `RSS growth after ${settings.soakSeconds} s mixed load + 5 s idle${named}`, 'MiB', spread([growth.afterMiB - growth.startMiB]), '≤ +15 MiB', growth.afterMiB - growth.startMiB <= 15),
+        alone(`rss:rested${suffix}`, '  same, after 30 s idle', 'MiB', spread([growth.after30sMiB - growth.startMiB])),
+      );
+    } finally {
+      await daemon.stop();
+    }
   }
+  raw.soak = runs;
+  return figures;
+}
+
+/** A jicofo health body of 1 MiB: read only to PROBE_BODY_LIMIT, but read every poll. */
+const HUGE_HEALTH_BODY = answer(200, 'All good. '.repeat(104_858), 'text/plain');
+
+/**
+ * The abuse floods, for each launch and for the bare reference: the mixed
+ * HTTP load with 16 agent loops, while jicofo answers every poll (0.1 s) with
+ * a 1 MiB health body. RSS 5 s after, against the RSS at start.
+ */
+export async function flood(settings: Settings, node: FakeSignalNode, raw: Raw): Promise<Figure[]> {
+  const seconds = settings.floodSeconds;
+  const runs: Record<string, Growth> = {};
+  const reference = await startReference(settings.referenceScript);
+  if (settings.serverCpu !== undefined) pin(reference.pid, settings.serverCpu);
+  try {
+    runs.bare = await rssAround(reference.pid, async () => {
+      await mixedLoad(settings, reference.httpPort, reference.agentPort, seconds, 16);
+    });
+    settings.log(`  flood ${seconds} s, bare reference: ${showGrowth(runs.bare)}`);
+  } finally {
+    await reference.stop();
+  }
+  const bare = runs.bare;
+  const figures: Figure[] = [];
+  for (const { suffix, label, launch } of LAUNCHES) {
+    const daemon = await startSidecar(node, { POLLING_INTERVAL: '0.1' }, launch);
+    if (settings.serverCpu !== undefined) pin(pid(daemon), settings.serverCpu);
+    try {
+      await waitFor('healthy', () => timedGet(daemon.httpPort, '/signal/health', false).then((reply) => (reply.status === 200 ? true : undefined)));
+      const growth = await rssAround(
+        pid(daemon),
+        async () => {
+          node.set('jicofoHealth', HUGE_HEALTH_BODY);
+          await mixedLoad(settings, daemon.httpPort, daemon.agentPort, seconds, 16);
+        },
+        () => node.set('jicofoHealth', REPLIES.jicofoHealthy()),
+      );
+      settings.log(`  flood ${seconds} s, ${label}: ${showGrowth(growth)}`);
+      runs[label] = growth;
+      const named = suffix === '' ? '' : ` (${label})`;
+      const grown = growth.afterMiB - growth.startMiB;
+      figures.push(
+        {
+          id: `rss:flood${suffix}`,
+          name: `RSS growth after ${seconds} s of floods (mixed HTTP, agent, 1 MiB jicofo bodies) + 5 s idle${named}`,
+          unit: 'MiB',
+          daemon: spread([grown]),
+          reference: spread([bare.afterMiB - bare.startMiB]),
+          ratio: null,
+          target: '≤ +20 MiB',
+          met: grown <= 20,
+        },
+        {
+          id: `rss:flood-rested${suffix}`,
+          name: '  same, after 30 s idle',
+          unit: 'MiB',
+          daemon: spread([growth.after30sMiB - growth.startMiB]),
+          reference: spread([bare.after30sMiB - bare.startMiB]),
+          ratio: null,
+          target: '',
+          met: null,
+        },
+      );
+    } finally {
+      node.set('jicofoHealth', REPLIES.jicofoHealthy());
+      await daemon.stop();
+    }
+  }
+  raw.flood = { seconds, ...runs };
+  return figures;
 }
 
 interface Verdict {

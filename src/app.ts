@@ -1,8 +1,11 @@
 import { runCli } from './cli/cli';
 import { loadConfig } from './config/config';
 import { layered, readConfigFile } from './config/config-file';
-import { startIdleTrim } from './runtime/idle-trim';
+import { fullCollection, startIdleTrim } from './runtime/idle-trim';
+import { createLogSink } from './runtime/log-sink';
 import { createLogger } from './runtime/logger';
+import { holdYoungGeneration } from './runtime/young-generation';
+import { createReloader } from './react/reload';
 import { createSidecar } from './sidecar';
 
 /** sysexits EX_CONFIG: systemd units can stop restarting on it. */
@@ -11,8 +14,10 @@ const EXIT_CONFIG = 78;
 const SHUTDOWN_LIMIT_MS = 1500;
 
 function main(): void {
-  const file = readConfigFile(process.env);
-  const env = layered(process.env, file);
+  // Kept as it was at start: a reload layers the file under this same environment.
+  const startEnv = { ...process.env };
+  const file = readConfigFile(startEnv);
+  const env = layered(startEnv, file);
   // Arguments make it the operator's command (src/cli/); none, the daemon.
   const args = process.argv.slice(2);
   if (args.length > 0) {
@@ -34,11 +39,15 @@ function main(): void {
     process.exit(EXIT_CONFIG);
   }
 
-  const logger = createLogger(config.logLevel);
+  // A log reader that goes away must not take the daemon with it.
+  const sink = createLogSink([process.stdout, process.stderr]);
+  const logger = createLogger(config.logLevel, sink.stream);
   for (const warning of [...file.warnings, ...warnings]) logger.warn(warning);
   logger.info('signal-sidecar starting', { config });
 
-  const sidecar = createSidecar(config, { logger });
+  // Memory stays within the same bounds however node was started (flags or none).
+  holdYoungGeneration();
+  const sidecar = createSidecar(config, { logger, droppedLogLines: sink.dropped });
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -61,6 +70,23 @@ function main(): void {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  const reload = createReloader({
+    startEnv,
+    startFile: file,
+    logger,
+    running: () => sidecar.config,
+    apply: (next) => sidecar.reconfigure(next),
+    reloaded: (applied, seconds) => sidecar.metrics.configReloaded(applied, seconds),
+  });
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    try {
+      reload();
+    } catch (error) {
+      // A bug, not input; a reload signal must not take the daemon down with it.
+      logger.error('configuration reload failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    }
+  });
   process.on('uncaughtException', (error) => {
     // A bug, not input: exit and let systemd restart us. HAProxy keeps the
     // agent's last verdict while we are away.
@@ -68,8 +94,10 @@ function main(): void {
     process.exit(1);
   });
 
+  // Found at the first collection, not at start: the context it may come from takes 2 ms to make.
+  let collect: NodeJS.GCFunction | undefined;
   sidecar.start().then(
-    () => startIdleTrim(globalThis.gc, logger),
+    () => startIdleTrim(() => void (collect ??= fullCollection())(), logger),
     (error: unknown) => {
       logger.error('cannot start', { error: error instanceof Error ? error.message : String(error) });
       process.exit(1);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ts from 'typescript';
-import { freePort, startDaemon, waitFor, type Daemon } from '../../test/helpers/daemon';
+import { PLAIN_LAUNCH, freePort, shippedLaunch, startDaemon, waitFor, type Daemon, type Launch } from '../../test/helpers/daemon';
 
 /** A running bare reference: HTTP `OK` plus a one-line TCP agent. */
 export interface Reference {
@@ -56,8 +56,30 @@ export interface Upstream {
   readonly prosodyOrigin: string;
 }
 
-/** The built daemon against a fake signal node, healthy before it returns. */
-export async function startSidecar(upstream: Upstream, env: Record<string, string> = {}): Promise<Daemon> {
-  const daemon = await startDaemon({ JICOFO_ORIG: upstream.jicofoOrigin, PROSODY_ORIG: upstream.prosodyOrigin, ...env }, { status: 'ready\n' });
+/** A way the daemon is started, named for the tables. */
+export interface NamedLaunch {
+  /** Appended to figure ids (`rss:soak`, `rss:soak:plain`); empty for the unit's. */
+  readonly suffix: string;
+  /** How the table names it. */
+  readonly label: string;
+  readonly launch: Launch;
+}
+
+/**
+ * The launches the memory phases measure: the systemd unit's (flags and
+ * environment read from the unit; `npm start` is the same) and plain
+ * `node dist/app.js`, how the original README starts it.
+ */
+export const LAUNCHES: readonly NamedLaunch[] = [
+  { suffix: '', label: 'unit', launch: shippedLaunch() },
+  { suffix: ':plain', label: 'plain node', launch: PLAIN_LAUNCH },
+];
+
+/** The built daemon against a fake signal node, started the unit's way unless `launch` says otherwise. */
+export async function startSidecar(upstream: Upstream, env: Record<string, string> = {}, launch?: Launch): Promise<Daemon> {
+  const daemon = await startDaemon(
+    { JICOFO_ORIG: upstream.jicofoOrigin, PROSODY_ORIG: upstream.prosodyOrigin, ...env },
+    { status: 'ready\n', ...(launch === undefined ? {} : { launch }) },
+  );
   return daemon;
 }

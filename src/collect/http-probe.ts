@@ -8,7 +8,7 @@ export interface ProbeResult {
   readonly reachable: boolean;
   /** 0 when there was no HTTP answer. */
   readonly statusCode: number;
-  /** The body as text, at most the configured limit. */
+  /** The body as text, at most the configured limit (or the bytes kept, if fewer). */
   readonly body: string;
   /** The body was longer than the limit and was cut. */
   readonly truncated: boolean;
@@ -25,6 +25,12 @@ export interface ProbeRequest {
   readonly host?: string | undefined;
   readonly timeoutMs: number;
   readonly bodyLimit: number;
+  /**
+   * Bytes of the body kept as text; the rest is still read, to the limit, but
+   * dropped as it arrives. Default: the limit. A body that only needs an
+   * excerpt then leaves no large string behind at every poll.
+   */
+  readonly keepBytes?: number;
 }
 
 export type HttpProbe = (request: ProbeRequest) => Promise<ProbeResult>;
@@ -48,11 +54,21 @@ interface BodyRead {
   readonly error: string | null;
 }
 
-/** Reads at most `limit` bytes, then stops reading: a huge body is never buffered whole. */
-function readCapped(stream: Readable, limit: number, signal: AbortSignal): Promise<BodyRead> {
+/**
+ * Reads at most `limit` bytes, then stops reading: a huge body is never
+ * buffered whole. Only the first `keep` bytes are kept.
+ */
+function readCapped(stream: Readable, limit: number, keep: number, signal: AbortSignal): Promise<BodyRead> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let kept = 0;
+    const hold = (chunk: Buffer): void => {
+      if (kept >= keep) return;
+      const piece = chunk.length <= keep - kept ? chunk : chunk.subarray(0, keep - kept);
+      chunks.push(piece);
+      kept += piece.length;
+    };
     let settled = false;
     const finish = (truncated: boolean, error: string | null): void => {
       if (settled) return;
@@ -70,12 +86,12 @@ function readCapped(stream: Readable, limit: number, signal: AbortSignal): Promi
       // chunk that merely fills it (64 KiB writes against a 64 KiB cap) must
       // not end the read as complete while the upstream goes on sending.
       if (chunk.length > room) {
-        chunks.push(chunk.subarray(0, room));
+        hold(chunk.subarray(0, room));
         size = limit;
         finish(true, null);
         return;
       }
-      chunks.push(chunk);
+      hold(chunk);
       size += chunk.length;
     };
     const onEnd = (): void => finish(false, null);
@@ -130,7 +146,7 @@ export function createHttpProbe(now: () => number = () => performance.now()): Ht
     const headers = request.host === undefined ? PROBE_HEADERS : { ...PROBE_HEADERS, Host: request.host };
     try {
       const response = await getResponse(new URL(request.url), headers, deadline.signal);
-      const body = await readCapped(response, request.bodyLimit, deadline.signal);
+      const body = await readCapped(response, request.bodyLimit, request.keepBytes ?? request.bodyLimit, deadline.signal);
       const timedOut = deadline.signal.aborted && body.error !== null;
       return {
         reachable: true,

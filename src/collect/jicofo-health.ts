@@ -5,13 +5,19 @@ export interface UpstreamSettings {
   readonly bodyLimit: number;
 }
 
+/**
+ * Of the health body only an excerpt is shown (in the report); kept with
+ * room for multi-byte characters and leading blank lines.
+ */
+const HEALTH_BODY_KEPT = 4096;
+
 /** GET {JICOFO_ORIG}/about/health: 200 healthy, 503 soft down, anything else down. */
 export function collectJicofoHealth(
   probe: HttpProbe,
   jicofoOrigin: string,
   settings: UpstreamSettings,
 ): Promise<ProbeResult> {
-  return probe({ url: `${jicofoOrigin}/about/health`, ...settings });
+  return probe({ url: `${jicofoOrigin}/about/health`, ...settings, keepBytes: HEALTH_BODY_KEPT });
 }
 
 /** jicofo answers 404 here when `jicofo.health.enabled` is not true. */

@@ -21,11 +21,13 @@ export class Poller {
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private tick = 0;
+  /** When the latest scheduled round started. */
+  private lastTickAt = 0;
   private running = false;
 
   constructor(
-    private readonly sources: readonly Source[],
-    private readonly intervalMs: number,
+    private sources: readonly Source[],
+    private intervalMs: number,
     private readonly deps: PollerDeps,
   ) {}
 
@@ -41,6 +43,25 @@ export class Poller {
     clearTimeout(this.timer);
   }
 
+  /** New sources from the next round on (a reload); probes in flight finish and are recorded. */
+  setSources(sources: readonly Source[]): void {
+    this.sources = sources;
+  }
+
+  /**
+   * A new interval (a reload), counted from the round that last started:
+   * the next round comes one new interval after it or, if that is past, at
+   * the first moment of the new schedule that is not.
+   */
+  setInterval(intervalMs: number): void {
+    this.intervalMs = intervalMs;
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.startedAt = this.lastTickAt;
+    this.tick = 0;
+    this.scheduleNext();
+  }
+
   /** Polls some sources now, outside the schedule (the status file changed). */
   refresh(names: readonly SourceName[]): void {
     if (!this.running) return;
@@ -49,7 +70,12 @@ export class Poller {
 
   private onTick(): void {
     if (!this.running) return;
+    this.lastTickAt = this.deps.now();
     this.runRound(this.sources);
+    this.scheduleNext();
+  }
+
+  private scheduleNext(): void {
     const now = this.deps.now();
     // Skip ticks that are already past (a stalled event loop), never burst to catch up.
     this.tick = Math.max(this.tick + 1, Math.ceil((now - this.startedAt) / this.intervalMs));

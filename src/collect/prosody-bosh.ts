@@ -4,7 +4,8 @@ import type { UpstreamSettings } from './jicofo-health';
 /**
  * GET {PROSODY_ORIG}/http-bind: 200 healthy; a timeout is soft down (prosody
  * is alive but busy), anything else is down. A stock jitsi-meet prosody serves
- * BOSH only for its VirtualHost, hence the optional Host header.
+ * BOSH only for its VirtualHost, hence the optional Host header. Only the
+ * answer counts, so none of the body is kept.
  */
 export function collectProsody(
   probe: HttpProbe,
@@ -12,5 +13,5 @@ export function collectProsody(
   prosodyHost: string | undefined,
   settings: UpstreamSettings,
 ): Promise<ProbeResult> {
-  return probe({ url: `${prosodyOrigin}/http-bind`, host: prosodyHost, ...settings });
+  return probe({ url: `${prosodyOrigin}/http-bind`, host: prosodyHost, ...settings, keepBytes: 0 });
 }

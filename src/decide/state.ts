@@ -45,7 +45,7 @@ export class SignalState {
   private readonly listeners: DecisionListener[] = [];
 
   constructor(
-    private readonly settings: DecisionSettings,
+    private settings: DecisionSettings,
     private readonly now: () => number,
   ) {}
 
@@ -71,6 +71,19 @@ export class SignalState {
     const decision = decideAfterPoll(this.samples, this.memory, this.now(), this.settings);
     this.memory = decision.memory;
     this.publish(decision);
+  }
+
+  /**
+   * New settings (a reload), decided on at once. The flap memory stays: a
+   * drain grace or dampening in progress goes on, its end moved to what the
+   * new interval gives from the same start (the episode's start for grace,
+   * the last unhealthy poll for dampening), as if the new interval had been
+   * in force all along. A shorter one can end it at once; a longer one
+   * extends it. New thresholds count the polls already in the streak.
+   */
+  reconfigure(settings: DecisionSettings): void {
+    this.settings = settings;
+    if (this.rendered !== null) this.reconsider();
   }
 
   /** Stops the time-based re-decision timer (shutdown). */

@@ -36,7 +36,15 @@ export class History {
   private readonly events: StateEvent[] = [];
   private rendered = '{"events":[]}';
 
-  constructor(private readonly size: number) {}
+  constructor(private size: number) {}
+
+  /** A new HISTORY_SIZE (a reload): the newest events stay. */
+  resize(size: number): void {
+    this.size = size;
+    if (this.events.length <= size) return;
+    this.events.length = size;
+    this.rendered = JSON.stringify({ events: this.events });
+  }
 
   record(event: StateEvent): void {
     this.events.unshift(event);

@@ -17,20 +17,22 @@ const sameReasons = (a: readonly string[], b: readonly string[]): boolean =>
 /**
  * Reacts to each decision: metrics, one log line per change (never one per
  * poll of a steady state), the jicofo 404 hint, and the dump scripts.
+ * `settings` gives the configuration in force (a reload may change it).
  */
 export function watchTransitions(
-  config: Config,
+  settings: () => Config,
   logger: Logger,
   metrics: SidecarMetrics,
   runDump: (component: Component, script: string) => void,
 ): DecisionListener {
-  metrics.participantMax.set(config.participantMax);
   // The census does not decide health, so it has no reason in the report: a
   // census that stops working (a busy node's census outgrowing its limit) is
   // logged here, once per change of its problem.
   let censusLogged: string | null = null;
   return (previous, next, samples) => {
+    const config = settings();
     const { report, observation, reasons } = next.decision;
+    metrics.participantMax.set(config.participantMax);
     metrics.health.set(report.healthy ? 1 : 0);
     metrics.participants.set(observation.participants ?? Number.NaN);
     if (config.censusPoll) {

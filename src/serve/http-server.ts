@@ -61,9 +61,17 @@ function looseSpelling(path: string): string {
   return decoded.toLowerCase().replace(/\/+$/, '');
 }
 
+/** The routes that settings turn on and off. */
+export interface OptionalRoutes {
+  readonly serveMetrics: boolean;
+  readonly serveCensus: boolean;
+}
+
 export interface SidecarHttpServer {
   readonly server: http.Server;
   listen(port: number, host: string | undefined): Promise<AddressInfo>;
+  /** Turns /metrics and /signal/census on or off (a reload of METRICS or CENSUS_POLL). */
+  serve(routes: OptionalRoutes): void;
   close(): Promise<void>;
 }
 
@@ -107,20 +115,16 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
     healthCheck((res, healthy) => send(res, healthy ? 200 : 503, JSON_TYPE, state.current?.reportBody ?? '{}')),
   );
   routes.set('/signal/events', (_req, res) => send(res, 200, JSON_TYPE, deps.events()));
-  if (deps.serveCensus) {
-    routes.set('/signal/census', (_req, res) => send(res, 200, JSON_TYPE, state.current?.censusBody ?? EMPTY_CENSUS));
-  }
-  if (deps.serveMetrics) {
-    routes.set('/metrics', (_req, res) => {
-      metrics.render().then(
-        (text) => send(res, 200, metrics.registry.contentType, text),
-        (error: unknown) => {
-          deps.onError(error);
-          send(res, 500, TEXT, 'metrics unavailable');
-        },
-      );
-    });
-  }
+  const census: Handler = (_req, res) => send(res, 200, JSON_TYPE, state.current?.censusBody ?? EMPTY_CENSUS);
+  const metricsPage: Handler = (_req, res) => {
+    metrics.render().then(
+      (text) => send(res, 200, metrics.registry.contentType, text),
+      (error: unknown) => {
+        deps.onError(error);
+        send(res, 500, TEXT, 'metrics unavailable');
+      },
+    );
+  };
 
   const notFound: Handler = (_req, res) => send(res, 404, TEXT, 'Not Found');
 
@@ -149,6 +153,21 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
     return app;
   };
   let app: Promise<Express> | undefined;
+  let looseRoutes = new Set<string>();
+  /** The optional routes in or out, everywhere a route is looked up: the map, its loose spellings, Express. */
+  const serve = (optional: OptionalRoutes): void => {
+    for (const [path, handler, on] of [
+      ['/signal/census', census, optional.serveCensus],
+      ['/metrics', metricsPage, optional.serveMetrics],
+    ] as const) {
+      if (on) routes.set(path, handler);
+      else routes.delete(path);
+    }
+    looseRoutes = new Set([...routes.keys()].map(looseSpelling));
+    // Express keeps the routes it was built with: the next request off the fast path builds it again.
+    app = undefined;
+  };
+  serve(deps);
   const slowPath: Handler = (req, res) => {
     app ??= import('express').then((loaded) => buildApp(loaded.default));
     app.then(
@@ -171,7 +190,6 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
   // scanner's stream of made-up URLs neither loads Express nor pays for it.
   const fastPath = deps.fastPath !== false;
   const hot = fastPath ? routes : new Map<string, Handler>();
-  const looseRoutes = new Set([...routes.keys()].map(looseSpelling));
   const surelyNotFound = (path: string): boolean =>
     fastPath && path.startsWith('/') && !path.includes('#') && !looseRoutes.has(looseSpelling(path));
 
@@ -217,6 +235,7 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
 
   return {
     server,
+    serve,
     listen(port, host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

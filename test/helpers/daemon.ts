@@ -37,6 +37,9 @@ export function shippedLaunch(unitFile = join(ROOT, 'debian', 'signal-sidecar.se
 
 const LAUNCH = shippedLaunch();
 
+/** `node dist/app.js` and nothing else: how the original README starts it. */
+export const PLAIN_LAUNCH: Launch = { command: ['node', 'dist/app.js'], nodeFlags: [], env: {} };
+
 /** A free loopback port, found by binding port 0 and letting it go. */
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {
@@ -171,38 +174,54 @@ export interface Elsewhere {
  */
 export async function startDaemon(
   env: Record<string, string>,
-  options: { status?: string; wait?: boolean; cwd?: string; elsewhere?: Elsewhere } = {},
+  options: {
+    status?: string;
+    wait?: boolean;
+    cwd?: string;
+    launch?: Launch;
+    /** False leaves the daemon's stdout a pipe nobody reads (`lines` stays empty). */
+    readStdout?: boolean;
+    /** Variables left out of the daemon's environment (to come from its configuration file instead). */
+    unset?: readonly string[];
+    /** Runs another daemon than the built one (see Elsewhere). */
+    elsewhere?: Elsewhere;
+  } = {},
 ): Promise<Daemon> {
+  const launch = options.launch ?? LAUNCH;
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-'));
   if (options.elsewhere !== undefined && env.STATUS_PATH === undefined) throw new Error('a daemon elsewhere needs a STATUS_PATH inside its root');
   const statusFile = options.elsewhere !== undefined ? join(options.elsewhere.root, env.STATUS_PATH ?? '') : (env.STATUS_PATH ?? join(dir, 'shard-status'));
   if (options.status !== undefined) writeFileSync(statusFile, options.status);
   const httpPort = env.HTTP_PORT !== undefined ? Number(env.HTTP_PORT) : await freePort();
   const agentPort = env.TCP_PORT !== undefined ? Number(env.TCP_PORT) : await freePort();
-  const [command = process.execPath, ...args] = options.elsewhere?.argv ?? [process.execPath, ...LAUNCH.nodeFlags, DAEMON];
+  const childEnv: Record<string, string> = {
+    ...launch.env,
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HTTP_HOST: '127.0.0.1',
+    TCP_HOST: '127.0.0.1',
+    HTTP_PORT: String(httpPort),
+    TCP_PORT: String(agentPort),
+    STATUS_PATH: statusFile,
+    ...env,
+  };
+  for (const name of options.unset ?? []) delete childEnv[name];
+  const [command = process.execPath, ...args] = options.elsewhere?.argv ?? [process.execPath, ...launch.nodeFlags, DAEMON];
   const child = spawn(command, args, {
     cwd: options.cwd ?? dir,
-    env: {
-      ...LAUNCH.env,
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HTTP_HOST: '127.0.0.1',
-      TCP_HOST: '127.0.0.1',
-      HTTP_PORT: String(httpPort),
-      TCP_PORT: String(agentPort),
-      STATUS_PATH: statusFile,
-      ...env,
-    },
+    env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
   const stderr: string[] = [];
   let buffered = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    const parts = buffered.split('\n');
-    buffered = parts.pop() ?? '';
-    lines.push(...parts.filter((line) => line !== ''));
-  });
+  if (options.readStdout !== false) {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      const parts = buffered.split('\n');
+      buffered = parts.pop() ?? '';
+      lines.push(...parts.filter((line) => line !== ''));
+    });
+  }
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
   const exited = new Promise<number | string>((done) =>
     child.once('exit', (code, signal) => {
@@ -232,9 +251,12 @@ export async function startDaemon(
       return exited;
     },
   };
-  if (options.wait !== false) {
+  const exitedEarly = (): Promise<never> => Promise.reject(new Error(`daemon exited: ${stderr.join('')}`));
+  if (options.wait !== false && options.readStdout === false) {
+    await waitFor('the daemon to answer /health', () => (child.exitCode !== null ? exitedEarly() : get(httpPort, '/health').then((answer) => (answer.status === 200 ? true : undefined))));
+  } else if (options.wait !== false) {
     await waitFor('the daemon to listen', () =>
-      lines.some((line) => line.includes('signal-sidecar listening')) ? true : child.exitCode !== null ? Promise.reject(new Error(`daemon exited: ${stderr.join('')}`)) : undefined,
+      lines.some((line) => line.includes('signal-sidecar listening')) ? true : child.exitCode !== null ? exitedEarly() : undefined,
     );
   }
   return daemon;
@@ -270,6 +292,10 @@ export function startAgainst(
 
 /** The verdict of an agent line, without the ` # description` of down lines. */
 export const verdict = (line: string): string => line.replace(/ # [^\n]*/, '');
+
+/** Waits until the agent's verdict is `expected` (newline included). */
+export const agentSays = (d: Daemon, expected: string, timeoutMs = 10_000): Promise<true> =>
+  waitFor(`agent line ${JSON.stringify(expected)}`, async () => (verdict(await agentAnswer(d.agentPort)) === expected ? true : undefined), timeoutMs);
 
 export interface ProcessUsage {
   /** Resident memory in KiB (VmRSS). */

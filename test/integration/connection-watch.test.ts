@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import type { Endpoint } from '../../src/demo/fake-signal-node';
-import { agentAnswer, freePort, get, report, sleep, startAgainst, untilHealthy, verdict, waitFor, type Daemon } from '../helpers/daemon';
+import { agentAnswer, freePort, get, report, sleep, startAgainst, startDaemon, untilHealthy, verdict, waitFor, type Daemon } from '../helpers/daemon';
 import { UpstreamProcess, type UpstreamOptions } from '../helpers/upstream-process';
 import { agentLines, probes, watchEvents, watching } from '../helpers/watch';
 
@@ -124,5 +127,39 @@ describe('connection watch', () => {
     running.push(jicofo);
     await untilHealthy(daemon.httpPort, true, 15_000);
     await watching(daemon, 'jicofo');
+  });
+  it('a reload to another jicofo moves the watch there: a crash of the old one is no news, of the new one it is', async () => {
+    const upstream = await upstreams();
+    const next = await UpstreamProcess.start('jicofo');
+    running.push(next);
+    const dir = mkdtempSync(join(tmpdir(), 'watch-reload-'));
+    const file = join(dir, 'config');
+    const settings = (jicofo: string): string => `JICOFO_ORIG=${jicofo}\nPROSODY_ORIG=${upstream.prosody.origin}\nPOLLING_INTERVAL=60\nPROBE_TIMEOUT=1\n`;
+    try {
+      writeFileSync(file, settings(upstream.jicofo.origin));
+      // The origins only in the file: the environment would win over it.
+      const daemon = await startDaemon({ CONFIG_FILE: file }, { status: 'ready' });
+      running.push(daemon);
+      await untilHealthy(daemon.httpPort);
+      await watching(daemon, 'jicofo');
+
+      writeFileSync(file, settings(next.origin));
+      const from = daemon.lines.length;
+      daemon.child.kill('SIGHUP');
+      await waitFor('the reload', () => (daemon.logs().slice(from).some((line) => String(line.message).startsWith('configuration reloaded: JICOFO_ORIG')) ? true : undefined));
+      await watching(daemon, 'jicofo', 2);
+
+      const before = await probes(daemon, 'jicofo_health');
+      await upstream.jicofo.kill('SIGKILL');
+      await sleep(1500);
+      assert.equal(verdict(await agentAnswer(daemon.agentPort)), 'up ready 100%\n', 'the old jicofo is no longer watched');
+      assert.equal(await probes(daemon, 'jicofo_health'), before);
+
+      await next.kill('SIGKILL');
+      await waitFor('the agent to say down', async () => (verdict(await agentAnswer(daemon.agentPort)).startsWith('down ') ? true : undefined), 20_000);
+      assert.equal(await probes(daemon, 'jicofo_health'), before + 1, 'one probe, asked for by the new watch');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

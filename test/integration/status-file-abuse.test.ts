@@ -12,7 +12,8 @@ describe('hostile status files, seen through the directory watch', () => {
     await fake.start();
     // One poll at start, the next a minute later: every change below can
     // only have been seen through the watch on the status file's directory.
-    daemon = await startAgainst(fake, { POLLING_INTERVAL: '60' });
+    // PROBE_TIMEOUT as in production: one slow first probe on a loaded machine would leave a minute without a verdict.
+    daemon = await startAgainst(fake, { POLLING_INTERVAL: '60', PROBE_TIMEOUT: '3' });
     await untilHealthy(daemon.httpPort);
   });
   after(async () => {

@@ -187,7 +187,21 @@ dpkg-query -W -f '\${Version}\\n' nodejs
     script: 'systemd-analyze security --no-pager signal-sidecar | tail -n 1',
     check: (section) => assert.match(section, /Overall exposure level for signal-sidecar\.service: [\d.]+/),
   },
-  // A step on the running unit (`systemctl reload signal-sidecar` and its log line, say) goes here, before [stop].
+  {
+    name: 'reload',
+    // A reload is a SIGHUP to the same process: the file is read again, nothing restarts.
+    script: `pid=$(systemctl show signal-sidecar -p MainPID --value)
+echo PARTICIPANT_MAX=4000 >> ${CONFIG}
+systemctl reload signal-sidecar; echo "exit=$?"
+sleep 1
+journalctl -u signal-sidecar -o cat --no-pager | grep 'configuration reloaded'
+[ "$(systemctl show signal-sidecar -p MainPID --value)" = "$pid" ] && echo same-process`,
+    check: (section) => {
+      assert.match(section, /^exit=0$/m, 'systemctl reload');
+      assert.match(section, /configuration reloaded: PARTICIPANT_MAX 5000 → 4000/);
+      assert.match(section, /^same-process$/m, 'a reload is no restart');
+    },
+  },
   {
     name: 'stop',
     script: 'systemctl stop signal-sidecar; systemctl show signal-sidecar -p Result -p ExecMainStatus',
@@ -561,6 +575,7 @@ describe('Debian package', { concurrency: false }, () => {
           const output = readFileSync(resultFile, 'utf8');
           const sections = parseSections(output);
           t.diagnostic(`${name} under systemd: ${(sections.node ?? '').trim().replace(/\n/g, ', ')}; ${(sections.security ?? '').trim()}; booted, checked and powered off in ${seconds} s`);
+          t.diagnostic(`${name} systemctl reload: ${(sections.reload ?? '').split('\n').find((line) => line.includes('configuration reloaded')) ?? '(no line)'}`);
           for (const bootStep of BOOT_STEPS) {
             const section = sections[bootStep.name];
             assert.ok(section !== undefined, `the check in the booted tree reached [${bootStep.name}] (nspawn exit ${booted.code}):\n${output}`);
@@ -624,6 +639,7 @@ describe('Debian package', { concurrency: false }, () => {
       'Environment=CONFIG_FILE=/etc/jitsi/signal-sidecar/config',
       'Environment=MALLOC_ARENA_MAX=1',
       'ExecStart=/usr/bin/node --max-semi-space-size=2 --expose-gc /usr/share/signal-sidecar/dist/app.js',
+      "ExecReload=/bin/sh -c 'kill -HUP $MAINPID'",
       'Restart=always',
       'RestartPreventExitStatus=78',
       'SyslogIdentifier=signal-sidecar',

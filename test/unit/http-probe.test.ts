@@ -29,7 +29,7 @@ void describe('HTTP probe', () => {
     await node.stop();
   });
 
-  const get = (url: string, extra: { host?: string; bodyLimit?: number } = {}) => probe({ url, timeoutMs: 300, bodyLimit: 65_536, ...extra });
+  const get = (url: string, extra: { host?: string; bodyLimit?: number; keepBytes?: number } = {}) => probe({ url, timeoutMs: 300, bodyLimit: 65_536, ...extra });
 
   void it('returns status and body of any answer, without following or judging it', async () => {
     const ok = await get(`${node.jicofoOrigin}/about/health`);
@@ -53,6 +53,15 @@ void describe('HTTP probe', () => {
     assert.equal(result.body.length, 1000);
     assert.equal(result.truncated, true);
     assert.equal(result.error, null);
+    node.set('jicofoStats', REPLIES.stats());
+  });
+
+  void it('keeps only the bytes asked for, and still reads (and judges) the body to the limit', async () => {
+    node.set('jicofoStats', answer(200, `${'a'.repeat(300)}${'b'.repeat(99_700)}`));
+    const cut = await get(`${node.jicofoOrigin}/stats`, { bodyLimit: 1000, keepBytes: 300 });
+    assert.deepEqual({ body: cut.body, truncated: cut.truncated, error: cut.error }, { body: 'a'.repeat(300), truncated: true, error: null });
+    const whole = await get(`${node.jicofoOrigin}/stats`, { bodyLimit: 200_000, keepBytes: 0 });
+    assert.deepEqual({ body: whole.body, truncated: whole.truncated, error: whole.error }, { body: '', truncated: false, error: null });
     node.set('jicofoStats', REPLIES.stats());
   });
 

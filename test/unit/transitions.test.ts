@@ -19,7 +19,7 @@ function logLines(env: Record<string, string>, polls: Node[]): Record<string, un
   stream.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
   });
-  const listener = watchTransitions(config, createLogger('info', stream), createMetrics(), () => undefined);
+  const listener = watchTransitions(() => config, createLogger('info', stream), createMetrics(), () => undefined);
   let memory: FlapMemory = FRESH_MEMORY;
   let previous: Rendered | null = null;
   polls.forEach((node, i) => {

@@ -24,6 +24,8 @@ export interface SidecarMetrics {
   recordProbe(source: SourceName, success: boolean, seconds: number): void;
   countNotification(outcome: 'delivered' | 'failed' | 'dropped'): void;
   countWatchEvent(upstream: 'jicofo' | 'prosody', event: 'connected' | 'closed' | 'failed'): void;
+  /** A reload was applied (true) or refused (false), at `seconds` since the epoch. */
+  configReloaded(applied: boolean, seconds: number): void;
 }
 
 /** One label combination of the request metrics. */
@@ -128,7 +130,12 @@ const SOURCE_LABELS: Readonly<Record<SourceName, string>> = {
   statusFile: 'status_file',
 };
 
-export function createMetrics(): SidecarMetrics {
+export interface MetricsSources {
+  /** Log lines the log sink dropped so far, by reason (src/runtime/log-sink.ts). */
+  readonly droppedLogLines?: () => Readonly<Record<string, number>>;
+}
+
+export function createMetrics(sources: MetricsSources = {}): SidecarMetrics {
   const registry = new Registry();
   // prom-client's event-loop collector cannot be left out, only replaced:
   // its timer is set to the longest interval Node takes, so it never wakes.
@@ -219,6 +226,35 @@ export function createMetrics(): SidecarMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const { droppedLogLines } = sources;
+  if (droppedLogLines !== undefined) {
+    const handed: Record<string, number> = {};
+    new Counter({
+      name: 'signal_log_lines_dropped_total',
+      help: 'Log lines dropped because every log sink was closed (closed) or the reader fell behind (full)',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        for (const [reason, count] of Object.entries(droppedLogLines())) {
+          this.inc({ reason }, count - (handed[reason] ?? 0));
+          handed[reason] = count;
+        }
+      },
+    });
+  }
+  // Prometheus' own names for the same fact, so the same alert rule fits.
+  const reloadSuccessful = new Gauge({
+    name: 'signal_config_last_reload_successful',
+    help: 'Whether the last configuration reload (SIGHUP) was applied (1) or refused (0); 1 before any',
+    registers: [registry],
+  });
+  const reloadSuccessAt = new Gauge({
+    name: 'signal_config_last_reload_success_timestamp_seconds',
+    help: 'When the configuration in force was read: the start, or the last reload applied',
+    registers: [registry],
+  });
+  reloadSuccessful.set(1);
+  reloadSuccessAt.set(Date.now() / 1000);
   const notifications = new Counter({
     name: 'signal_notifications_total',
     help: 'State-change notifications to NOTIFY_URL receivers, by outcome (delivered, failed, dropped)',
@@ -289,5 +325,9 @@ export function createMetrics(): SidecarMetrics {
     },
     countNotification: (outcome) => notifications.inc({ outcome }),
     countWatchEvent: (upstream, event) => watchEvents.inc({ upstream, event }),
+    configReloaded(applied, seconds) {
+      reloadSuccessful.set(applied ? 1 : 0);
+      if (applied) reloadSuccessAt.set(seconds);
+    },
   };
 }
