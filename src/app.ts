@@ -1,5 +1,5 @@
 import { runCli } from './cli/cli';
-import { loadConfig } from './config/config';
+import { loadConfig, loggable } from './config/config';
 import { layered, readConfigFile } from './config/config-file';
 import { fullCollection, startIdleTrim } from './runtime/idle-trim';
 import { createLogSink } from './runtime/log-sink';
@@ -43,7 +43,7 @@ function main(): void {
   const sink = createLogSink([process.stdout, process.stderr]);
   const logger = createLogger(config.logLevel, sink.stream);
   for (const warning of [...file.warnings, ...warnings]) logger.warn(warning);
-  logger.info('signal-sidecar starting', { config });
+  logger.info('signal-sidecar starting', { config: loggable(config) });
 
   // Memory stays within the same bounds however node was started (flags or none).
   holdYoungGeneration();

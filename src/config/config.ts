@@ -275,3 +275,14 @@ export function loadConfig(env: Environment): ConfigResult {
   if (problems.length > 0) return { config: undefined, problems, warnings };
   return { config: Object.freeze(values as Config), problems, warnings };
 }
+
+/** A URL without its credentials (user:password, query tokens): what may be logged. */
+export function redactedUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+}
+
+/** The configuration as it may be logged: notification URLs carry their receivers' tokens. */
+export function loggable(config: Config): Config {
+  return { ...config, notifyUrls: config.notifyUrls.map(redactedUrl) };
+}

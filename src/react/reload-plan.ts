@@ -1,4 +1,4 @@
-import { VARIABLES, loadConfig, type Config, type Environment } from '../config/config';
+import { VARIABLES, loadConfig, redactedUrl, type Config, type Environment } from '../config/config';
 import { layered, type ConfigFile } from '../config/config-file';
 
 /**
@@ -47,12 +47,6 @@ const seconds = (ms: number): string => String(ms / 1000);
 const flag = (value: boolean): string => String(value);
 const plain = (value: string | number | undefined): string => (value === undefined ? '(unset)' : String(value));
 
-/** A URL without its credentials (user:password, query tokens): what may be logged. */
-function redacted(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
-}
-
 /** Each setting as an operator writes it in the file. A Record, so a new setting cannot be forgotten. */
 const SHOWN: { readonly [K in Key]: (value: Config[K]) => string } = {
   httpPort: plain,
@@ -81,7 +75,7 @@ const SHOWN: { readonly [K in Key]: (value: Config[K]) => string } = {
   unhealthyThreshold: plain,
   healthyThreshold: plain,
   historySize: plain,
-  notifyUrls: (urls) => (urls.length === 0 ? '(none)' : urls.map(redacted).join(',')),
+  notifyUrls: (urls) => (urls.length === 0 ? '(none)' : urls.map(redactedUrl).join(',')),
   notifyTimeoutMs: seconds,
   nodeName: plain,
 };

@@ -67,6 +67,21 @@ describe('reasons, history, notifications, probe times and hysteresis', () => {
     assert.equal((JSON.parse((await get(d.httpPort, '/signal/events')).body) as EventsBody).events.length, 3);
   });
 
+  it('logs no notification credentials, at start or on a change, while the receiver gets them', async () => {
+    const first = await receiver();
+    const withUser = first.url.replace('http://', 'http://ops:hunter2@');
+    const d = await start({ NOTIFY_URL: withUser });
+    await waitFor('the first notification', () => (first.received.length >= 1 ? true : undefined));
+    node.set('jicofoHealth', REPLIES.jicofoHardDown());
+    await waitFor('the down notification', () => (first.received.length >= 2 ? true : undefined));
+    const starting = d.logs().find((line) => line.message === 'signal-sidecar starting');
+    assert.ok(starting, 'the start line is logged');
+    assert.deepEqual((starting.config as { notifyUrls: string[] }).notifyUrls, [first.url.replace(/\?.*$/, '')]);
+    for (const line of d.lines) {
+      assert.doesNotMatch(line, /hunter2|token=secret/, 'a credential reached the log');
+    }
+  });
+
   it('POSTs each state change with the node name and the full report to every NOTIFY_URL', async () => {
     const first = await receiver();
     const second = await receiver();
