@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { FakeSignalNode, REPLIES } from '../../src/demo/fake-signal-node';
+import { afterEach, describe, it } from 'node:test';
+import { REPLIES } from '../../src/demo/fake-signal-node';
 import { agentAnswer, get, report, sleep, startAgainst, verdict, waitFor, type Daemon } from '../helpers/daemon';
+import { daemonSuite } from '../helpers/daemon-suite';
 import { Receiver } from '../helpers/receiver';
 
 interface EventsBody {
   events: { time: string; healthy: boolean; status: string; weight: string; previousHealthy: boolean | null; previousStatus: string | null; reasons: string[] }[];
 }
 
-let node: FakeSignalNode;
-let daemon: Daemon | undefined;
 const receivers: Receiver[] = [];
-
-async function start(env: Record<string, string> = {}): Promise<Daemon> {
-  daemon = await startAgainst(node, env);
-  return daemon;
-}
 
 async function receiver(behaviour: { status?: number; hang?: boolean } = {}): Promise<Receiver> {
   const started = await new Receiver(behaviour).start();
@@ -26,17 +20,14 @@ async function receiver(behaviour: { status?: number; hang?: boolean } = {}): Pr
 const agentVerdict = async (d: Daemon): Promise<string> => verdict(await agentAnswer(d.agentPort));
 
 describe('reasons, history, notifications, probe times and hysteresis', () => {
-  before(async () => {
-    node = await new FakeSignalNode().start();
-  });
+  const suite = daemonSuite('sidecar-explain-');
+  const node = suite.fake;
+  const start = async (env: Record<string, string> = {}): Promise<Daemon> => {
+    suite.daemon = await startAgainst(node, env);
+    return suite.daemon;
+  };
   afterEach(async () => {
-    await daemon?.stop('SIGKILL');
-    daemon = undefined;
     for (const started of receivers.splice(0)) await started.stop();
-    node.set('jicofoHealth', REPLIES.jicofoHealthy());
-  });
-  after(async () => {
-    await node.stop();
   });
 
   it('keeps the state changes at /signal/events, newest first, bounded by HISTORY_SIZE', async () => {

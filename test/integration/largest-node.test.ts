@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { FakeSignalNode, answer } from '../../src/demo/fake-signal-node';
+import { describe, it } from 'node:test';
+import { answer } from '../../src/demo/fake-signal-node';
 import { agentAnswer, get, report, startAgainst, verdict, waitFor, type Daemon } from '../helpers/daemon';
+import { daemonSuite } from '../helpers/daemon-suite';
 import { CONFERENCE_HOST, LARGEST_NODE_PARTICIPANTS, largestNode, type NodeSnapshot } from '../helpers/largest-node';
 
 /**
@@ -12,14 +13,6 @@ import { CONFERENCE_HOST, LARGEST_NODE_PARTICIPANTS, largestNode, type NodeSnaps
 
 const CENSUS = { CENSUS_POLL: 'true', CENSUS_HOST: CONFERENCE_HOST, POLLING_INTERVAL: '0.5', PROBE_TIMEOUT: '3' };
 const CENSUS_BODY_LIMIT = 4194304;
-
-let node: FakeSignalNode;
-let daemon: Daemon | undefined;
-
-function serve(snapshot: NodeSnapshot): void {
-  node.set('census', answer(200, snapshot.census));
-  node.set('jicofoStats', answer(200, snapshot.stats, 'application/json'));
-}
 
 const metric = (text: string, name: string): string | undefined => new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
 
@@ -35,22 +28,18 @@ const untilParticipants = (d: Daemon, participants: number | null): Promise<Awai
   );
 
 describe('the largest signal node with the default limits', () => {
-  before(async () => {
-    node = await new FakeSignalNode().start();
-  });
-  afterEach(async () => {
-    await daemon?.stop('SIGKILL');
-    daemon = undefined;
-  });
-  after(async () => {
-    await node.stop();
-  });
+  const suite = daemonSuite('sidecar-largest-');
+  const node = suite.fake;
+  const serve = (snapshot: NodeSnapshot): void => {
+    node.set('census', answer(200, snapshot.census));
+    node.set('jicofoStats', answer(200, snapshot.stats, 'application/json'));
+  };
 
   it('6,000 participants each alone in a room with a 200-byte address: census, stats, report, agent and metrics', async () => {
     const snapshot = largestNode('alone');
     assert.ok(snapshot.census.length > 1_600_000, `the census is ${snapshot.census.length} bytes`);
     serve(snapshot);
-    const d = (daemon = await startAgainst(node, CENSUS));
+    const d = (suite.daemon = await startAgainst(node, CENSUS));
 
     const body = await untilParticipants(d, LARGEST_NODE_PARTICIPANTS);
     assert.equal(body.stats.jicofoParticipants, LARGEST_NODE_PARTICIPANTS);
@@ -76,7 +65,7 @@ describe('the largest signal node with the default limits', () => {
   it('a status change at that size serves the same census, and a new census replaces it', async () => {
     const skewed = largestNode('skewed');
     serve(skewed);
-    const d = (daemon = await startAgainst(node, CENSUS));
+    const d = (suite.daemon = await startAgainst(node, CENSUS));
     await untilParticipants(d, LARGEST_NODE_PARTICIPANTS);
     const before = (await get(d.httpPort, '/signal/census')).body;
     assert.equal((JSON.parse(before) as { room_census: unknown[] }).room_census.length, skewed.sizes.length);
@@ -94,7 +83,7 @@ describe('the largest signal node with the default limits', () => {
   it('a census longer than CENSUS_BODY_LIMIT is reported unavailable once, and the daemon keeps serving', async () => {
     const good = largestNode('alone');
     serve(good);
-    const d = (daemon = await startAgainst(node, CENSUS));
+    const d = (suite.daemon = await startAgainst(node, CENSUS));
     await untilParticipants(d, LARGEST_NODE_PARTICIPANTS);
 
     const huge = largestNode('alone', 15_000);
