@@ -1,53 +1,37 @@
 import { runCli } from './cli/cli';
-import { loadConfig, loggable } from './config/config';
-import { layered, readConfigFile } from './config/config-file';
+import { loadConfig, loggable, type Environment } from './config/config';
+import { layered, readConfigFile, type ConfigFile } from './config/config-file';
 import { fullCollection, startIdleTrim } from './runtime/idle-trim';
 import { createLogSink } from './runtime/log-sink';
-import { createLogger } from './runtime/logger';
+import { createLogger, type Logger } from './runtime/logger';
 import { holdYoungGeneration } from './runtime/young-generation';
 import { createReloader } from './react/reload';
-import { createSidecar } from './sidecar';
+import { createSidecar, type Sidecar } from './sidecar';
 
 /** sysexits EX_CONFIG: systemd units can stop restarting on it. */
 const EXIT_CONFIG = 78;
 /** SIGTERM must end the process within 2 s even if a client holds a request open. */
 const SHUTDOWN_LIMIT_MS = 1500;
 
-function main(): void {
-  // Kept as it was at start: a reload layers the file under this same environment.
-  const startEnv = { ...process.env };
-  const file = readConfigFile(startEnv);
-  const env = layered(startEnv, file);
-  // Arguments make it the operator's command (src/cli/); none, the daemon.
-  const args = process.argv.slice(2);
-  if (args.length > 0) {
-    const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
-    runCli(args, { env, file, stdout: write(process.stdout), stderr: write(process.stderr) }).then(
-      (code) => {
-        process.exitCode = code;
-      },
-      (error: unknown) => {
-        process.stderr.write(`signal-sidecar: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-        process.exitCode = 1;
-      },
-    );
-    return;
-  }
-  const { config, problems, warnings } = loadConfig(env);
-  if (config === undefined || file.problems.length > 0) {
-    for (const problem of [...file.problems, ...problems]) process.stderr.write(`signal-sidecar: bad configuration: ${problem}\n`);
-    process.exit(EXIT_CONFIG);
-  }
+/** `signal-sidecar <command>`: the operator's command line (src/cli/). */
+function runCommand(args: readonly string[], env: Environment, file: ConfigFile): void {
+  const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
+  runCli(args, { env, file, stdout: write(process.stdout), stderr: write(process.stderr) }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`signal-sidecar: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
 
-  // A log reader that goes away must not take the daemon with it.
-  const sink = createLogSink([process.stdout, process.stderr]);
-  const logger = createLogger(config.logLevel, sink.stream);
-  for (const warning of [...file.warnings, ...warnings]) logger.warn(warning);
-  logger.info('signal-sidecar starting', { config: loggable(config) });
-
-  // Memory stays within the same bounds however node was started (flags or none).
-  holdYoungGeneration();
-  const sidecar = createSidecar(config, { logger, droppedLogLines: sink.dropped });
+/**
+ * SIGTERM and SIGINT stop it (exit 0 within 2 s), SIGHUP reloads the
+ * configuration; an uncaught exception is a bug and ends the process.
+ */
+function handleSignals(sidecar: Sidecar, logger: Logger, reload: () => void): void {
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -70,14 +54,6 @@ function main(): void {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
-  const reload = createReloader({
-    startEnv,
-    startFile: file,
-    logger,
-    running: () => sidecar.config,
-    apply: (next) => sidecar.reconfigure(next),
-    reloaded: (applied, seconds) => sidecar.metrics.configReloaded(applied, seconds),
-  });
   process.on('SIGHUP', () => {
     if (stopping) return;
     try {
@@ -93,6 +69,43 @@ function main(): void {
     logger.error('uncaught exception', { error: error.stack ?? String(error) });
     process.exit(1);
   });
+}
+
+function main(): void {
+  // Kept as it was at start: a reload layers the file under this same environment.
+  const startEnv = { ...process.env };
+  const file = readConfigFile(startEnv);
+  const env = layered(startEnv, file);
+  // Arguments make it the operator's command; none, the daemon.
+  const args = process.argv.slice(2);
+  if (args.length > 0) {
+    runCommand(args, env, file);
+    return;
+  }
+  const { config, problems, warnings } = loadConfig(env);
+  if (config === undefined || file.problems.length > 0) {
+    for (const problem of [...file.problems, ...problems]) process.stderr.write(`signal-sidecar: bad configuration: ${problem}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+
+  // A log reader that goes away must not take the daemon with it.
+  const sink = createLogSink([process.stdout, process.stderr]);
+  const logger = createLogger(config.logLevel, sink.stream);
+  for (const warning of [...file.warnings, ...warnings]) logger.warn(warning);
+  logger.info('signal-sidecar starting', { config: loggable(config) });
+
+  // Memory stays within the same bounds however node was started (flags or none).
+  holdYoungGeneration();
+  const sidecar = createSidecar(config, { logger, droppedLogLines: sink.dropped });
+  const reload = createReloader({
+    startEnv,
+    startFile: file,
+    logger,
+    running: () => sidecar.config,
+    apply: (next) => sidecar.reconfigure(next),
+    reloaded: (applied, seconds) => sidecar.metrics.configReloaded(applied, seconds),
+  });
+  handleSignals(sidecar, logger, reload);
 
   // Found at the first collection, not at start: the context it may come from takes 2 ms to make.
   let collect: NodeJS.GCFunction | undefined;

@@ -286,3 +286,8 @@ export function redactedUrl(url: string): string {
 export function loggable(config: Config): Config {
   return { ...config, notifyUrls: config.notifyUrls.map(redactedUrl) };
 }
+
+/** Whether any of `keys` has another value in `after` than in `before` (a reload's question). */
+export function changedBetween(before: Config, after: Config, keys: readonly (keyof Config)[]): boolean {
+  return keys.some((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
+}
