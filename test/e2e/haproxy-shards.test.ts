@@ -22,15 +22,20 @@ const DAMPENING_MS = seconds(FAST.HEALTH_DAMPENING_INTERVAL);
 const count = (sessions: ReadonlyMap<string, Session>, shard: string): number => [...sessions.values()].filter((session) => session.shard === shard).length;
 
 /** The example with loopback addresses and this run's ports: nothing else changes. */
-function localConfig(frontend: number, shards: readonly Shard[], options: { withoutStickTable?: boolean } = {}): string {
+function localConfig(frontend: number, shards: readonly Shard[], options: { withoutStickTable?: boolean; withoutWrittenMark?: boolean } = {}): string {
   let text = fillExample(
     frontend,
     shards.map((shard) => ({ name: shard.name, port: shard.web.port, agentPort: shard.agentPort })),
   );
-  if (options.withoutStickTable === true) {
+  const without = (pattern: RegExp, what: string): void => {
     const before = text;
-    text = text.replace(/^\s*(stick(-table| on| match| store-request)|http-request track-sc0) .*$/gm, '');
-    assert.notEqual(text, before, 'the example has a stick table');
+    text = text.replace(pattern, '');
+    assert.notEqual(text, before, `the example has ${what}`);
+  };
+  if (options.withoutStickTable === true) without(/^\s*(stick(-table| on| match| store-request)|http-(request|response) (track-sc0|sc-set-gpt0)) .*$/gm, 'a stick table');
+  if (options.withoutWrittenMark === true) {
+    without(/^\s*http-(request|response) sc-set-gpt0.*$/gm, 'the written mark');
+    without(/ \{ sc0_get_gpt0 eq 1 \}/, 'the written mark in its stick match');
   }
   return text;
 }
@@ -186,6 +191,48 @@ void describe('room-sticky sharding with examples/haproxy-shards.cfg', () => {
     assert.ok(fresh.includes(target.name), `the returned shard takes new rooms again: ${fresh.join(', ')}`);
     for (const session of sessions.values()) session.close();
     await Promise.all([...sessions.values()].map((session) => session.closed));
+  });
+
+  void it('participants starting a conference together land on one shard, also where the last conference of the room left its entry elsewhere', TEST, async (t) => {
+    const port = await freePort();
+    const unmarked = await Haproxy.start(localConfig(port, shards, { withoutWrittenMark: true }));
+    try {
+      await agentVerdicts(unmarked);
+      const room = 'standup-at-ten';
+      const home = await shardOf(room);
+      assert.equal(await shardOf(room, port), home, 'both hash the room to the same shard');
+      const target = shards.find((shard) => shard.name === home);
+      assert.ok(target !== undefined);
+      // Yesterday's conference ran elsewhere while its shard drained: the entry names that other shard.
+      target.setStatus('drain');
+      await Promise.all([waitState(haproxy, target, 'DRAIN'), waitState(unmarked, target, 'DRAIN')]);
+      const elsewhere = await shardOf(room);
+      assert.equal(await shardOf(room, port), elsewhere);
+      assert.notEqual(elsewhere, home);
+      target.setStatus('ready');
+      await Promise.all([waitState(haproxy, target, 'UP'), waitState(unmarked, target, 'UP')]);
+
+      // Today: the first participant's request is held (BOSH), and a second one joins meanwhile.
+      const together = async (proxy: Haproxy, proxyPort: number): Promise<{ first: string; second: string }> => {
+        const held = fetchText(`http://127.0.0.1:${proxyPort}/http-bind?room=${room}&hold=1500`, 5000);
+        await waitFor(`the held request to count for ${room}`, async () => (/conn_cur=1\b/.test(await proxy.command(`show table ${BACKEND} key ${room}`)) ? true : undefined), 3000, 20);
+        const joiner = await openSession(proxyPort, room);
+        const first = (await held).body;
+        joiner.close();
+        await joiner.closed;
+        return { first, second: joiner.shard };
+      };
+      const marked = await together(haproxy, frontend);
+      const plain = await together(unmarked, port);
+      t.diagnostic(`e2e: shards: two participants starting ${room} at once (old entry on ${elsewhere}): ${marked.first} and ${marked.second}; without the written mark ${plain.first} and ${plain.second}`);
+      assert.equal(marked.second, marked.first, 'the joiner lands beside the first participant');
+      assert.equal(marked.first, home, 'both hashed: the old entry is not followed');
+      assert.notEqual(plain.second, plain.first, 'without the mark the joiner follows the old entry: the conference splits');
+    } finally {
+      shards.forEach((shard) => shard.setStatus('ready'));
+      await unmarked.stop();
+    }
+    for (const shard of shards) await waitState(haproxy, shard, 'UP');
   });
 
   void it('why the example has a stick table: with hashing alone, draining a shard moves its running rooms, and ready moves them back', TEST, async (t) => {

@@ -17,7 +17,8 @@ import net from 'node:net';
  * instead of websocket frames, since HAProxy only tunnels the bytes after 101.
  * The server sends `joined <shard>` or `no-focus <shard>`, answers `ping` with
  * `pong`, closes after `bye`, and sends `ended <shard>` before it closes a
- * session whose conference is over. Any other GET is answered `200 <shard>`;
+ * session whose conference is over. Any other GET is answered `200 <shard>`
+ * (after `hold` ms when the query asks, like a held BOSH request);
  * `GET /rooms` lists the sessions per room.
  */
 
@@ -73,7 +74,13 @@ export async function serveConferences(settings: ConferenceSettings): Promise<Co
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ shard: settings.shard, focus: focus > 0, rooms }));
       return;
     }
-    res.writeHead(200, { 'Content-Type': 'text/plain' }).end(settings.shard);
+    // `hold=ms`: answered that much later, as prosody holds a BOSH request until it has something to send.
+    const hold = Math.min(Number(new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('hold') ?? 0) || 0, 60_000);
+    const answer = (): void => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end(settings.shard);
+    };
+    if (hold > 0) setTimeout(answer, hold).unref();
+    else answer();
   });
   web.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     socket.on('error', () => undefined);
