@@ -96,7 +96,14 @@ export class Ledger {
   disconnectedWithoutFault = 0;
   readonly examples: string[] = [];
 
-  constructor(private readonly now: () => number) {}
+  /**
+   * `anomaly` hears of each move without a fault and each split as it happens,
+   * so the run can read HAProxy's stick entry for the room at that moment.
+   */
+  constructor(
+    private readonly now: () => number,
+    private readonly anomaly: (room: string, what: string) => void = () => undefined,
+  ) {}
 
   // ------------------------------------------------------------ faults
 
@@ -291,6 +298,7 @@ export class Ledger {
     if (fault === undefined) {
       this.movedWithoutFault.add(room);
       this.example(`room ${room} moved ${from} → ${to} without a fault on ${from}`);
+      this.anomaly(room, `moved ${from} → ${to} without a fault on ${from}`);
       for (const window of this.active()) window.movedRooms.add(room);
       return;
     }
@@ -315,11 +323,17 @@ export class Ledger {
     if (this.splitNow.has(room)) return;
     this.splitNow.add(room);
     this.example(`room ${room} split over ${serving.join(', ')}`);
+    this.anomaly(room, `split over ${serving.join(', ')}`);
     this.splitRooms.add(room);
     for (const window of this.active()) window.splitRooms.add(room);
   }
 
-  private example(line: string): void {
+  /** What the ledger knows of a room: live sessions per shard. */
+  roomView(room: string): string {
+    return JSON.stringify(Object.fromEntries(this.live.get(room) ?? new Map<string, number>()));
+  }
+
+  example(line: string): void {
     if (this.examples.length < 200) this.examples.push(`${Math.round(this.now())} ms: ${line}`);
   }
 }

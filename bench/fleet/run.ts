@@ -112,9 +112,9 @@ async function main(): Promise<void> {
   );
 
   const now = (): number => performance.now();
-  const ledger = new Ledger(now);
   const shards: FleetShard[] = [];
   let haproxy: Haproxy | undefined;
+  const ledger = new Ledger(now, (room, what) => void explainAnomaly(haproxy, ledger, room, what));
   let crowd: Crowd | undefined;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let sampling = true;
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     const calmMs = settings.quick ? 3000 : 10_000;
     await sleep(calmMs);
     const faults = schedule(timing);
-    await runSchedule(faults, shards, ledger, timing, calmMs);
+    await runSchedule(faults, shards, ledger, timing, calmMs, seeded(settings.seed + 1));
     await crowd.stop();
     const finishedAt = new Date();
     const output = results({
@@ -202,6 +202,17 @@ async function startHaproxy(config: string, shards: readonly FleetShard[]): Prom
   return { haproxy, filled, frontend };
 }
 
+/** A move or split, with HAProxy's stick entry for the room (its server and open connections) at that moment. */
+async function explainAnomaly(proxy: Haproxy | undefined, ledger: Ledger, room: string, what: string): Promise<void> {
+  const view = ledger.roomView(room);
+  const key = encodeURIComponent(room);
+  const entry = proxy === undefined ? 'no HAProxy' : await proxy.command(`show table ${BACKEND} key ${key}`).catch((error: unknown) => String(error));
+  const requests = (proxy?.child.output.join('') ?? '').split('\n').filter((request) => request.includes(`room=${key} `)).slice(-4);
+  const line = `room ${room} ${what}; sessions ${view}; stick entry: ${entry.trim().split('\n').slice(1).join(' ') || 'none'}; HAProxy's last requests for it: ${requests.join(' | ')}`;
+  ledger.example(line);
+  log(`    ${line}`);
+}
+
 /** HAProxy's view of every shard, every 100 ms, into the ledger. */
 async function sampleHaproxy(proxy: Haproxy, ledger: Ledger, running: () => boolean): Promise<void> {
   while (running()) {
@@ -218,11 +229,18 @@ async function sampleHaproxy(proxy: Haproxy, ledger: Ledger, running: () => bool
   }
 }
 
-/** One fault at a time, each on the next shard, each waited out until HAProxy shows its shard UP again. */
-async function runSchedule(faults: readonly Fault[], shards: readonly FleetShard[], ledger: Ledger, timing: Timing, calmMs: number): Promise<void> {
+/**
+ * One fault at a time, each on the next shard, each waited out until HAProxy
+ * shows its shard UP again. Each comes at a random phase of the sidecars'
+ * poll loop: without that pause the schedule's whole-second waits put every
+ * jicofo 500 of the full runs just after a poll (seen 5.1–5.2 s later in
+ * four runs of four), the slowest case instead of the spread an operator meets.
+ */
+async function runSchedule(faults: readonly Fault[], shards: readonly FleetShard[], ledger: Ledger, timing: Timing, calmMs: number, random: () => number): Promise<void> {
   for (const [index, fault] of faults.entries()) {
     const shard = shards[index % shards.length];
     if (shard === undefined) continue;
+    await sleep(random() * timing.pollMs);
     const window = ledger.openWindow(fault.name, shard.name, fault.kind);
     log(`  ${fault.name} on ${shard.name}: ${window.affected} participants there`);
     await fault.run(shard, () => ledger.healed(window));
