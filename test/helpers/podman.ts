@@ -166,7 +166,9 @@ export async function ensureBaseImage(podman: Podman): Promise<{ note: string } 
       ...SLIM_FILES,
     });
     const tarball = join(work, 'rootfs.tar');
-    const excluded = ['./.complete', './etc/apt/sources.list', './var/lib/apt/lists/*', './var/cache/apt/*', './var/log/*', ...SLIM_EXCLUDED];
+    // The overlay's files replace the tree's: a path twice in one layer is refused by podman import.
+    const replaced = added.map((path) => `./${path}`);
+    const excluded = ['./.complete', './etc/apt/sources.list', './var/lib/apt/lists/*', './var/cache/apt/*', './var/log/*', ...SLIM_EXCLUDED, ...replaced];
     // Of the documentation, only the copyright files stay.
     const docs = await runOk('find', ['./usr/share/doc', '-type', 'f', '!', '-name', 'copyright'], { cwd: tree.root });
     writeFileSync(join(work, 'excluded'), [...excluded, ...docs.stdout.split('\n').filter((line) => line !== '')].join('\n'));
