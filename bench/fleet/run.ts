@@ -208,9 +208,10 @@ async function explainAnomaly(proxy: Haproxy | undefined, ledger: Ledger, room: 
   const key = encodeURIComponent(room);
   const entry = proxy === undefined ? 'no HAProxy' : await proxy.command(`show table ${BACKEND} key ${key}`).catch((error: unknown) => String(error));
   const requests = (proxy?.child.output.join('') ?? '').split('\n').filter((request) => request.includes(`room=${key} `)).slice(-4);
-  const line = `room ${room} ${what}; sessions ${view}; stick entry: ${entry.trim().split('\n').slice(1).join(' ') || 'none'}; HAProxy's last requests for it: ${requests.join(' | ')}`;
-  ledger.example(line);
-  log(`    ${line}`);
+  // The ledger has recorded `what` already; this adds what HAProxy knew then.
+  const detail = `room ${room}: sessions ${view}; stick entry: ${entry.trim().split('\n').slice(1).join(' ') || 'none'}; HAProxy's last requests for it: ${requests.join(' | ')}`;
+  ledger.example(detail);
+  log(`    room ${room} ${what}; ${detail}`);
 }
 
 /** HAProxy's view of every shard, every 100 ms, into the ledger. */

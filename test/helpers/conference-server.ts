@@ -32,9 +32,8 @@ export interface ConferenceSettings {
 
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
-function roomOf(url: string | undefined): string | null {
-  const query = (url ?? '').split('?')[1] ?? '';
-  return new URLSearchParams(query).get('room');
+function queryOf(url: string | undefined): URLSearchParams {
+  return new URLSearchParams((url ?? '').split('?')[1] ?? '');
 }
 
 function listen(server: net.Server, port: number): Promise<void> {
@@ -75,7 +74,7 @@ export async function serveConferences(settings: ConferenceSettings): Promise<Co
       return;
     }
     // `hold=ms`: answered that much later, as prosody holds a BOSH request until it has something to send.
-    const hold = Math.min(Number(new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('hold') ?? 0) || 0, 60_000);
+    const hold = Math.min(Number(queryOf(req.url).get('hold') ?? 0) || 0, 60_000);
     const answer = (): void => {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end(settings.shard);
     };
@@ -85,7 +84,7 @@ export async function serveConferences(settings: ConferenceSettings): Promise<Co
   web.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     socket.on('error', () => undefined);
     const key = req.headers['sec-websocket-key'];
-    const room = roomOf(req.url);
+    const room = queryOf(req.url).get('room');
     if (typeof key !== 'string' || room === null || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       return;
