@@ -7,6 +7,7 @@ import { createLogger, type Logger } from './runtime/logger';
 import { holdYoungGeneration } from './runtime/young-generation';
 import { createReloader } from './react/reload';
 import { createSidecar, type Sidecar } from './sidecar';
+import { consulFileProblems } from './consul/credentials';
 
 /** sysexits EX_CONFIG: systemd units can stop restarting on it. */
 const EXIT_CONFIG = 78;
@@ -83,8 +84,9 @@ function main(): void {
     return;
   }
   const { config, problems, warnings } = loadConfig(env);
-  if (config === undefined || file.problems.length > 0) {
-    for (const problem of [...file.problems, ...problems]) process.stderr.write(`signal-sidecar: bad configuration: ${problem}\n`);
+  const fileProblems = config === undefined ? [] : consulFileProblems(config);
+  if (config === undefined || file.problems.length > 0 || fileProblems.length > 0) {
+    for (const problem of [...file.problems, ...problems, ...fileProblems]) process.stderr.write(`signal-sidecar: bad configuration: ${problem}\n`);
     process.exit(EXIT_CONFIG);
   }
 

@@ -13,6 +13,7 @@ import { Poller } from './collect/poller';
 import { buildSources } from './collect/sources';
 import { SignalState } from './decide/state';
 import { createWatches } from './react/watches';
+import { linkConsul } from './react/consul';
 import { watchTransitions } from './react/transitions';
 
 export interface SidecarDeps {
@@ -52,14 +53,18 @@ const SOURCE_SETTINGS: readonly (keyof Config)[] = ['jicofoOrigin', 'prosodyOrig
 
 /**
  * Builds a sidecar; nothing listens or polls until start(). The flow, in
- * order: the poller collects into the state, which decides; the agent and
- * the HTTP server render it; transitions, state events and the watches react.
+ * order: the poller (and the Consul status watch) collect into the state,
+ * which decides; the agent and the HTTP server render it; transitions, state
+ * events, the watches and the Consul report publisher react.
  */
 export function createSidecar(initial: Config, deps: SidecarDeps): Sidecar {
   const { logger } = deps;
   let config = initial;
   const now = deps.now ?? monotonicWallClock;
-  const metrics = createMetrics(deps.droppedLogLines === undefined ? {} : { droppedLogLines: deps.droppedLogLines });
+  const metrics = createMetrics({
+    report: () => state.current?.decision.report ?? null,
+    ...(deps.droppedLogLines === undefined ? {} : { droppedLogLines: deps.droppedLogLines }),
+  });
   const state = new SignalState(config, now);
 
   const sourceDeps = { probe: deps.probe ?? createHttpProbe(), readStatusFile: deps.readStatusFile ?? readStatusFile };
@@ -91,6 +96,7 @@ export function createSidecar(initial: Config, deps: SidecarDeps): Sidecar {
     onError: (error) => logger.error('metrics rendering failed', { error: String(error) }),
   });
   const watches = createWatches({ refresh: (names) => poller.refresh(names), now, logger, metrics });
+  const consul = linkConsul({ state, config: () => config, logger, metrics });
 
   return {
     state,
@@ -108,6 +114,7 @@ export function createSidecar(initial: Config, deps: SidecarDeps): Sidecar {
       if (changedBetween(before, config, ['metrics', 'censusPoll'])) http.serve({ serveMetrics: config.metrics, serveCensus: config.censusPoll });
       events.reconfigure(before, config);
       state.reconfigure(config);
+      consul.reconfigure(before, config);
       poller.refresh(['statusFile']);
     },
     async start() {
@@ -117,6 +124,7 @@ export function createSidecar(initial: Config, deps: SidecarDeps): Sidecar {
       ]);
       poller.start();
       watches.start(config);
+      consul.start();
       logger.info('signal-sidecar listening', {
         http: `${httpAddress.address}:${httpAddress.port}`,
         agent: `${agentAddress.address}:${agentAddress.port}`,
@@ -124,6 +132,7 @@ export function createSidecar(initial: Config, deps: SidecarDeps): Sidecar {
       return { http: httpAddress, agent: agentAddress };
     },
     async stop() {
+      consul.close();
       watches.close();
       poller.stop();
       state.close();

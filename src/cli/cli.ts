@@ -1,6 +1,8 @@
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { writeStatusFile } from '../collect/status-file';
+import { consulFileProblems } from '../consul/credentials';
 import { loadConfig, VARIABLES, type Config, type Environment } from '../config/config';
 import type { ConfigFile } from '../config/config-file';
 
@@ -184,7 +186,7 @@ export interface ConfigCheck {
 /** `--check-config`: every problem on its own line, warnings too; exit 1 on any problem. */
 export function checkConfig(env: Environment, file?: ConfigFile): ConfigCheck {
   const loaded = loadConfig(env);
-  const problems = [...(file?.problems ?? []), ...loaded.problems];
+  const problems = [...(file?.problems ?? []), ...loaded.problems, ...(loaded.config === undefined ? [] : consulFileProblems(loaded.config))];
   const config = problems.length === 0 ? loaded.config : undefined;
   const allWarnings = [...(file?.warnings ?? []), ...loaded.warnings];
   // The original package's config file set HA_PORT, which its code never read.
@@ -207,39 +209,6 @@ export function reportUrl(config: Config): string {
   const wildcard = host === undefined || host === '0.0.0.0' || host === '::' || host === '[::]';
   const target = wildcard ? '127.0.0.1' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   return `http://${target}:${config.httpPort}/signal/report`;
-}
-
-/**
- * Replaces the status file in one step: a reader sees the old word or the new
- * one, never an empty or half-written file. The temporary file sits in the
- * same directory because rename(2) is atomic only within one file system.
- * The old file's mode, owner and group are kept so the service can still read it.
- */
-export async function writeStatusFile(path: string, word: StatusWord): Promise<void> {
-  const directory = dirname(path);
-  const temporary = join(directory, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const previous = await fs.stat(path).catch(() => undefined);
-  const handle = await fs.open(temporary, 'wx', 0o644);
-  try {
-    await handle.writeFile(`${word}\n`);
-    if (previous !== undefined) {
-      await handle.chmod(previous.mode & 0o7777);
-      // Only root may give a file away; anyone else keeps their own ownership.
-      if (process.getuid?.() === 0) await handle.chown(previous.uid, previous.gid);
-    }
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await fs.rm(temporary, { force: true });
-    throw error;
-  }
-  await handle.close();
-  try {
-    await fs.rename(temporary, path);
-  } catch (error) {
-    await fs.rm(temporary, { force: true });
-    throw error;
-  }
 }
 
 /** A report field for display; the report is JSON, so anything else is an object. */

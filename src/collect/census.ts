@@ -89,3 +89,8 @@ export function collectCensus(
 ): Promise<CensusSample> {
   return probeAndParse(probe, { url: `${prosodyOrigin}/room-census`, host: censusHost, ...settings }, 'census', parseCensus, 'CENSUS_BODY_LIMIT');
 }
+
+/** The rooms of a parsed census, as objects again (for a report that carries them). */
+export function censusRooms(census: Census): CensusRoom[] {
+  return (JSON.parse(census.json) as { room_census: CensusRoom[] }).room_census;
+}

@@ -40,7 +40,7 @@ export function answeredOk(result: ProbeResult): boolean {
   return result.statusCode === 200 && !result.timedOut && result.error === null;
 }
 
-function describeError(error: unknown): string {
+export function describeError(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code;
     return code !== undefined && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
@@ -48,7 +48,7 @@ function describeError(error: unknown): string {
   return String(error);
 }
 
-interface BodyRead {
+export interface BodyRead {
   readonly text: string;
   readonly truncated: boolean;
   readonly error: string | null;
@@ -58,7 +58,7 @@ interface BodyRead {
  * Reads at most `limit` bytes, then stops reading: a huge body is never
  * buffered whole. Only the first `keep` bytes are kept.
  */
-function readCapped(stream: Readable, limit: number, keep: number, signal: AbortSignal): Promise<BodyRead> {
+export function readCapped(stream: Readable, limit: number, keep: number, signal: AbortSignal): Promise<BodyRead> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -30,6 +30,13 @@ const KNOWN = new Set<string>([...Object.values(VARIABLES).map((variable) => var
 /** What dotenv accepts as an assignment; anything else it skips without a word. */
 const ASSIGNMENT = /^\s*(?:export\s+)?([\w.-]+)\s*[=:]/;
 
+/** A line that mentions a secret's name may hold the secret itself, malformed: it is named, not shown. */
+const SECRETS: readonly string[] = [VARIABLES.consulToken.name];
+const shownLine = (line: string): string => {
+  const secret = SECRETS.find((name) => line.includes(name));
+  return secret === undefined ? JSON.stringify(line.slice(0, 60)) : `a line about ${secret} (not shown: it holds a secret)`;
+};
+
 /** Parses the text of a configuration file. Pure. */
 export function parseConfigFile(text: string, path: string): Omit<ConfigFile, 'explicit'> {
   const problems: string[] = [];
@@ -38,7 +45,7 @@ export function parseConfigFile(text: string, path: string): Omit<ConfigFile, 'e
     const trimmed = line.trim();
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const name = ASSIGNMENT.exec(line)?.[1];
-    if (name === undefined) problems.push(`${path}:${index + 1}: expected NAME=value, got ${JSON.stringify(trimmed.slice(0, 60))}`);
+    if (name === undefined) problems.push(`${path}:${index + 1}: expected NAME=value, got ${shownLine(trimmed)}`);
     else if (!KNOWN.has(name)) warnings.push(`${path}:${index + 1}: ${name} is not a signal-sidecar variable; ignored`);
   });
   return { path, values: dotenv.parse(text), problems, warnings };

@@ -46,6 +46,25 @@ export interface Config {
   readonly notifyTimeoutMs: number;
   /** Names this node in notifications; undefined = the host name. */
   readonly nodeName: string | undefined;
+  readonly consulHost: string;
+  readonly consulPort: number;
+  /** https to Consul, verified against the system CAs or CONSUL_CACERT. */
+  readonly consulSecure: boolean;
+  /** Watch CONSUL_STATUS_KEY for the status word. */
+  readonly consulStatus: boolean;
+  readonly consulStatusKey: string;
+  /** Publish the report to CONSUL_REPORT_KEY. */
+  readonly consulReports: boolean;
+  readonly consulReportKey: string;
+  readonly consulReportsIntervalMs: number;
+  /** The published report carries the room census. */
+  readonly censusReports: boolean;
+  /** ACL token; never logged or shown (see loggable). */
+  readonly consulToken: string | undefined;
+  /** A file holding the ACL token, read at start, on reload and after a 403; it wins over CONSUL_HTTP_TOKEN, as in Consul's own tools. */
+  readonly consulTokenFile: string | undefined;
+  /** PEM file of the CA(s) that sign Consul's certificate; unset = the system CAs. */
+  readonly consulCaCert: string | undefined;
 }
 
 export interface ConfigResult {
@@ -150,6 +169,16 @@ function logLevel(value: string): Parsed<LogLevel> {
   return level === undefined ? bad('one of debug, info, warn, error') : ok(level);
 }
 
+/**
+ * A Consul KV key: Consul's HTTP API takes it as a path, so no leading slash,
+ * no empty segment, nothing that would be read as a query or a fragment.
+ */
+function consulKey(value: string): Parsed<string> {
+  // eslint-disable-next-line no-control-regex -- control characters cannot be sent in a path
+  const fits = value.length <= 512 && !/[\s?#%\u0000-\u001f\u007f]/.test(value) && !value.startsWith('/') && !value.includes('//');
+  return fits ? ok(value) : bad('a Consul KV key such as shard-states/prod/shard1 (no leading /, no spaces, ?, # or %)');
+}
+
 /** A host name or address for a bind or a Host header: no spaces, no scheme, no path. */
 function hostName(value: string): Parsed<string> {
   return /^[A-Za-z0-9._:[\]-]+$/.test(value) ? ok(value) : bad('a host name or IP address');
@@ -200,6 +229,18 @@ export const VARIABLES = {
   notifyUrls: variable('NOTIFY_URL', '', urlList, 'URLs (comma-separated) that get a JSON POST on every reported-state change'),
   notifyTimeoutMs: variable('NOTIFY_TIMEOUT', '5', seconds(0.1, 'from 0.1'), 'seconds one notification attempt may take'),
   nodeName: variable('NODE_NAME', undefined, text, 'name of this node in notifications; unset = the host name'),
+  consulHost: variable('CONSUL_HOST', 'localhost', hostName, 'host of the Consul agent (Jitsi sets the host\'s own address)'),
+  consulPort: variable('CONSUL_PORT', '8500', port, 'HTTP(S) port of the Consul agent'),
+  consulSecure: variable('CONSUL_SECURE', 'false', boolean, 'talk https to Consul, verified against the system CAs or CONSUL_CACERT'),
+  consulStatus: variable('CONSUL_STATUS', 'false', boolean, 'take the status word from CONSUL_STATUS_KEY (blocking queries) and keep it in STATUS_PATH'),
+  consulStatusKey: variable('CONSUL_STATUS_KEY', 'shard-state', consulKey, 'Consul KV key holding ready, drain or maint, e.g. shard-states/<env>/<shard>'),
+  consulReports: variable('CONSUL_REPORTS', 'false', boolean, 'write the report to CONSUL_REPORT_KEY every CONSUL_REPORTS_INTERVAL and at once on a change of health, status or weight'),
+  consulReportKey: variable('CONSUL_REPORT_KEY', 'shard-report', consulKey, 'Consul KV key the report is written to, e.g. signal-report/<env>/<shard>'),
+  consulReportsIntervalMs: variable('CONSUL_REPORTS_INTERVAL', '60', seconds(1, 'from 1'), 'seconds between report writes to Consul'),
+  censusReports: variable('CENSUS_REPORTS', 'false', boolean, 'the report written to Consul carries the room census (needs CENSUS_POLL); cut to fit Consul\'s 512 KiB value limit'),
+  consulToken: variable('CONSUL_HTTP_TOKEN', undefined, text, 'Consul ACL token (sent as X-Consul-Token; never logged or shown)'),
+  consulTokenFile: variable('CONSUL_HTTP_TOKEN_FILE', undefined, text, 'file holding the Consul ACL token, read at start, on reload and after a 403; wins over CONSUL_HTTP_TOKEN'),
+  consulCaCert: variable('CONSUL_CACERT', undefined, text, 'PEM file of the CA that signs Consul\'s certificate (with CONSUL_SECURE); unset = the system CAs'),
 } as const;
 
 type Schema = typeof VARIABLES;
@@ -272,8 +313,22 @@ export function loadConfig(env: Environment): ConfigResult {
     values.drainGraceMs = raised;
   }
 
+  warnings.push(...consulWarnings(values));
+
   if (problems.length > 0) return { config: undefined, problems, warnings };
   return { config: Object.freeze(values as Config), problems, warnings };
+}
+
+/** Consul settings that are accepted but do nothing as combined. */
+function consulWarnings(values: Partial<Config>): string[] {
+  const warnings: string[] = [];
+  if (values.censusReports === true && values.consulReports !== true) warnings.push('CENSUS_REPORTS is true but CONSUL_REPORTS is not: no report is written to Consul');
+  if (values.censusReports === true && values.consulReports === true && values.censusPoll !== true) {
+    warnings.push('CENSUS_REPORTS is true but CENSUS_POLL is not: the reports written to Consul carry an empty census');
+  }
+  if (values.consulCaCert !== undefined && values.consulSecure !== true) warnings.push('CONSUL_CACERT is set but CONSUL_SECURE is not true: Consul is reached over plain http and the CA is not used');
+  if (values.consulToken !== undefined && values.consulTokenFile !== undefined) warnings.push('CONSUL_HTTP_TOKEN and CONSUL_HTTP_TOKEN_FILE are both set; the file wins, as in Consul\'s own tools');
+  return warnings;
 }
 
 /** A URL without its credentials (user:password, query tokens): what may be logged. */
@@ -282,10 +337,16 @@ export function redactedUrl(url: string): string {
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
 }
 
-/** The configuration as it may be logged: notification URLs carry their receivers' tokens. */
+/** What stands in for a secret wherever a configuration is shown. */
+export const HIDDEN = '(hidden)';
+
+/** The configuration as it may be logged: notification URLs carry their receivers' tokens, and the Consul token is a secret. */
 export function loggable(config: Config): Config {
-  return { ...config, notifyUrls: config.notifyUrls.map(redactedUrl) };
+  return { ...config, notifyUrls: config.notifyUrls.map(redactedUrl), consulToken: config.consulToken === undefined ? undefined : HIDDEN };
 }
+
+/** Consul is talked to at all. */
+export const usesConsul = (config: Config): boolean => config.consulStatus || config.consulReports;
 
 /** Whether any of `keys` has another value in `after` than in `before` (a reload's question). */
 export function changedBetween(before: Config, after: Config, keys: readonly (keyof Config)[]): boolean {

@@ -1,6 +1,6 @@
 import { observe, type DecisionSettings, type Observation } from './observe';
 import { judge, remember, type FlapMemory } from './flap';
-import { buildReport, type Report } from './report';
+import { buildReport, type Report, type ReportSettings } from './report';
 import type { Samples } from './samples';
 import { agentLine, agentMessage, weightPercent } from './weight';
 
@@ -22,13 +22,13 @@ function conclude(
   observation: Observation,
   memory: FlapMemory,
   now: number,
-  settings: DecisionSettings,
+  settings: DecisionSettings & ReportSettings,
 ): Decision {
   const judgement = judge(observation, memory, now, settings);
   const weight = weightPercent(judgement.status, observation.participants, settings);
   const agentmessage = agentMessage(judgement.healthy, judgement.status, weight);
   const reasons = judgement.mitigation === null ? observation.reasons : [...observation.reasons, judgement.mitigation];
-  const report = buildReport(samples, observation, { judgement, weight, agentmessage, reasons }, now, settings.censusPoll);
+  const report = buildReport(samples, observation, { judgement, weight, agentmessage, reasons }, now, settings);
   return {
     report,
     agentLine: agentLine(agentmessage, judgement.healthy ? undefined : (observation.healthReasons[0] ?? judgement.mitigation ?? undefined)),
@@ -40,12 +40,15 @@ function conclude(
 }
 
 /** After a poll: remember what it saw, then decide. Pure. */
-export function decideAfterPoll(samples: Samples, memory: FlapMemory, now: number, settings: DecisionSettings): Decision {
+export function decideAfterPoll(samples: Samples, memory: FlapMemory, now: number, settings: DecisionSettings & ReportSettings): Decision {
   const observation = observe(samples, settings);
   return conclude(samples, observation, remember(memory, observation, now, settings), now, settings);
 }
 
-/** Between polls, when grace or dampening runs out: decide again without a new sample. Pure. */
-export function decideAgain(samples: Samples, memory: FlapMemory, now: number, settings: DecisionSettings): Decision {
+/**
+ * Without a new poll (grace or dampening runs out, a Consul write's outcome
+ * arrives): decide again on the same memory. Pure.
+ */
+export function decideAgain(samples: Samples, memory: FlapMemory, now: number, settings: DecisionSettings & ReportSettings): Decision {
   return conclude(samples, observe(samples, settings), memory, now, settings);
 }

@@ -1,6 +1,7 @@
 import type { Census } from '../collect/census';
 import { answeredOk, type ProbeResult } from '../collect/http-probe';
 import type { Samples } from './samples';
+import { statusWordInForce, type StatusSource } from './status-word';
 
 export type Status = 'ready' | 'drain' | 'maint' | 'unknown';
 
@@ -26,7 +27,10 @@ export interface Observation {
   readonly prosodyHealthy: boolean;
   readonly prosodySoftDown: boolean;
   readonly statsValid: boolean;
+  /** The status word in force was read (from the file, or from Consul). */
   readonly statusFileOk: boolean;
+  /** Where that word came from. */
+  readonly statusSource: StatusSource;
   /** Status from the file and the participant count. */
   readonly status: Status;
   /** Null whenever jicofo is not healthy: a broken jicofo may report stale stats. */
@@ -91,14 +95,15 @@ export function observe(samples: Samples, settings: DecisionSettings): Observati
   const prosody = prosodyState(samples.prosody);
   note(probeProblem('prosody', samples.prosody));
 
-  const file = samples.statusFile;
+  const inForce = statusWordInForce(samples.statusFile, samples.consulStatus);
+  const { sample: file, origin } = inForce;
   const statusFileOk = file !== null && file.found;
   const word = statusFileOk ? file.contents : '';
   if (file === null) note('status file not read yet');
   else if (!file.found) note(file.error ?? 'status file missing');
-  else if (word === 'unhealthy') note('status file says unhealthy');
-  else if (!KNOWN_WORDS.has(word)) statusReasons.push(`status file word ${JSON.stringify(word)} is not ready, drain or maint`);
-  else if (word !== 'ready') statusReasons.push(`status file says ${word}`);
+  else if (word === 'unhealthy') note(`${origin} says unhealthy`);
+  else if (!KNOWN_WORDS.has(word)) statusReasons.push(`${origin} word ${JSON.stringify(word)} is not ready, drain or maint`);
+  else if (word !== 'ready') statusReasons.push(`${origin} says ${word}`);
 
   let status: Status = KNOWN_WORDS.has(word) ? (word as Status) : word === 'unhealthy' ? 'drain' : 'unknown';
   const participants = stats?.participants ?? null;
@@ -126,6 +131,7 @@ export function observe(samples: Samples, settings: DecisionSettings): Observati
     prosodySoftDown: prosody === 'soft',
     statsValid,
     statusFileOk,
+    statusSource: inForce.source,
     status,
     participants,
     conferences: stats?.conferences ?? null,

@@ -1,6 +1,7 @@
 import type { Samples } from './samples';
 import type { Observation, Status } from './observe';
 import type { Judgement } from './flap';
+import { statusWordInForce, type StatusSource } from './status-word';
 
 /** The /signal/report body. Field names are the original's and must not change. */
 export interface Report {
@@ -29,13 +30,61 @@ export interface Report {
     jicofoStatsRoundTripMs: number | null;
     prosodyRoundTripMs: number | null;
   };
-  statuses: { statusFileFound: boolean; statusFileContents: string };
+  /**
+   * The status word in force: the file's, or the Consul key's when that was
+   * written last (CONSUL_STATUS); `statusSource` says which.
+   */
+  statuses: { statusFileFound: boolean; statusFileContents: string; statusSource: StatusSource };
+  /** Present when CONSUL_STATUS or CONSUL_REPORTS is on. */
+  consul?: ConsulView;
   stats: {
     jicofoParticipants: number | null;
     jicofoConferences: number | null;
     prosodyParticipants?: number | null;
     prosodySumSquaredParticipants?: number | null;
   };
+}
+
+export interface ConsulView {
+  /** The status watch's last request was answered (or, without a watch, the last report write was taken); null before either. */
+  reachable: boolean | null;
+  status?: { key: string; keyFound: boolean | null; value: string | null; index: number | null; problem: string | null };
+  reports?: { key: string; lastWriteOk: boolean | null; problem: string | null; bytes: number | null; censusTruncated: boolean | null };
+}
+
+/** What the report needs of the configuration beyond the decision's settings. */
+export interface ReportSettings {
+  readonly censusPoll: boolean;
+  readonly consulStatus: boolean;
+  readonly consulStatusKey: string;
+  readonly consulReports: boolean;
+  readonly consulReportKey: string;
+}
+
+function consulView(samples: Samples, settings: ReportSettings): ConsulView | undefined {
+  if (!settings.consulStatus && !settings.consulReports) return undefined;
+  const watch = samples.consulStatus;
+  const writes = samples.consulReports;
+  const view: ConsulView = { reachable: settings.consulStatus ? (watch?.reachable ?? null) : (writes?.ok ?? null) };
+  if (settings.consulStatus) {
+    view.status = {
+      key: settings.consulStatusKey,
+      keyFound: watch === null || (!watch.reachable && watch.index === null) ? null : watch.keyFound,
+      value: watch?.word ?? null,
+      index: watch?.index ?? null,
+      problem: watch?.problem ?? null,
+    };
+  }
+  if (settings.consulReports) {
+    view.reports = {
+      key: settings.consulReportKey,
+      lastWriteOk: writes?.ok ?? null,
+      problem: writes?.problem ?? null,
+      bytes: writes?.bytes ?? null,
+      censusTruncated: writes?.censusTruncated ?? null,
+    };
+  }
+  return view;
 }
 
 /** jicofo's health body is a short sentence; a long one is cut for the report. */
@@ -48,11 +97,12 @@ export interface Verdict {
   readonly reasons: readonly string[];
 }
 
-export function buildReport(samples: Samples, observation: Observation, verdict: Verdict, time: number, censusPoll: boolean): Report {
+export function buildReport(samples: Samples, observation: Observation, verdict: Verdict, time: number, settings: ReportSettings): Report {
   const { judgement } = verdict;
   const health = samples.jicofoHealth;
   const stats = samples.jicofoStats?.probe ?? null;
   const prosody = samples.prosody;
+  const word = statusWordInForce(samples.statusFile, samples.consulStatus).sample;
   const report: Report = {
     time: new Date(time).toISOString(),
     healthy: judgement.healthy,
@@ -78,12 +128,15 @@ export function buildReport(samples: Samples, observation: Observation, verdict:
       prosodyRoundTripMs: prosody?.durationMs ?? null,
     },
     statuses: {
-      statusFileFound: samples.statusFile?.found ?? false,
-      statusFileContents: samples.statusFile?.contents ?? '',
+      statusFileFound: word?.found ?? false,
+      statusFileContents: word?.contents ?? '',
+      statusSource: observation.statusSource,
     },
     stats: { jicofoParticipants: observation.participants, jicofoConferences: observation.conferences },
   };
-  if (censusPoll) {
+  const consul = consulView(samples, settings);
+  if (consul !== undefined) report.consul = consul;
+  if (settings.censusPoll) {
     report.stats.prosodyParticipants = observation.census?.participants ?? null;
     report.stats.prosodySumSquaredParticipants = observation.census?.sumSquaredParticipants ?? null;
   }

@@ -1,7 +1,9 @@
 import type { CensusSample } from '../collect/census';
+import type { ConsulStatusSample } from '../collect/consul-status';
 import type { ProbeResult } from '../collect/http-probe';
 import type { JicofoStatsSample } from '../collect/jicofo-stats';
 import type { StatusFileSample } from '../collect/status-file';
+import type { ConsulReportsSample } from '../react/consul-reports';
 
 /** The latest completed result of every source; null until its first probe completes. */
 export interface Samples {
@@ -10,9 +12,14 @@ export interface Samples {
   readonly prosody: ProbeResult | null;
   readonly census: CensusSample | null;
   readonly statusFile: StatusFileSample | null;
+  /** The Consul status watch, while CONSUL_STATUS is on; null otherwise. */
+  readonly consulStatus: ConsulStatusSample | null;
+  /** The last report write to Consul, while CONSUL_REPORTS is on; null otherwise. */
+  readonly consulReports: ConsulReportsSample | null;
 }
 
-export type SourceName = keyof Samples;
+/** The sources the poller asks on its schedule. */
+export type SourceName = 'jicofoHealth' | 'jicofoStats' | 'prosody' | 'census' | 'statusFile';
 
 export const NO_SAMPLES: Samples = {
   jicofoHealth: null,
@@ -20,4 +27,6 @@ export const NO_SAMPLES: Samples = {
   prosody: null,
   census: null,
   statusFile: null,
+  consulStatus: null,
+  consulReports: null,
 };

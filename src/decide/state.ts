@@ -1,7 +1,10 @@
 import { decideAfterPoll, decideAgain, type Decision } from './decide';
 import { FRESH_MEMORY, type FlapMemory } from './flap';
 import type { DecisionSettings } from './observe';
+import type { ReportSettings } from './report';
 import { NO_SAMPLES, type Samples, type SourceName } from './samples';
+
+export type StateSettings = DecisionSettings & ReportSettings;
 
 /** What the servers send, rendered once per decision so requests only copy bytes. */
 export interface Rendered {
@@ -45,7 +48,7 @@ export class SignalState {
   private readonly listeners: DecisionListener[] = [];
 
   constructor(
-    private settings: DecisionSettings,
+    private settings: StateSettings,
     private readonly now: () => number,
   ) {}
 
@@ -64,13 +67,22 @@ export class SignalState {
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
-  /** Takes the samples of a completed poll round (all sources, or only some). */
+  /**
+   * Takes the samples of a completed poll round (all sources, or only some),
+   * or a new status word from Consul: what health is decided on.
+   */
   record(update: Partial<Samples>): void {
     this.samples = { ...this.samples, ...update };
     if (REQUIRED.some((source) => this.samples[source] === null)) return;
     const decision = decideAfterPoll(this.samples, this.memory, this.now(), this.settings);
     this.memory = decision.memory;
     this.publish(decision);
+  }
+
+  /** Takes a sample that only informs the report (a Consul write's outcome): no poll, no flap memory. */
+  note(update: Partial<Samples>): void {
+    this.samples = { ...this.samples, ...update };
+    if (this.rendered !== null) this.reconsider();
   }
 
   /**
@@ -81,7 +93,7 @@ export class SignalState {
    * in force all along. A shorter one can end it at once; a longer one
    * extends it. New thresholds count the polls already in the streak.
    */
-  reconfigure(settings: DecisionSettings): void {
+  reconfigure(settings: StateSettings): void {
     this.settings = settings;
     if (this.rendered !== null) this.reconsider();
   }

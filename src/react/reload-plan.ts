@@ -1,4 +1,4 @@
-import { VARIABLES, loadConfig, redactedUrl, type Config, type Environment } from '../config/config';
+import { HIDDEN, VARIABLES, loadConfig, redactedUrl, type Config, type Environment } from '../config/config';
 import { layered, type ConfigFile } from '../config/config-file';
 
 /**
@@ -46,6 +46,7 @@ export type ReloadOutcome =
 const seconds = (ms: number): string => String(ms / 1000);
 const flag = (value: boolean): string => String(value);
 const plain = (value: string | number | undefined): string => (value === undefined ? '(unset)' : String(value));
+const secret = (value: string | undefined): string => (value === undefined ? '(unset)' : HIDDEN);
 
 /** Each setting as an operator writes it in the file. A Record, so a new setting cannot be forgotten. */
 const SHOWN: { readonly [K in Key]: (value: Config[K]) => string } = {
@@ -78,6 +79,18 @@ const SHOWN: { readonly [K in Key]: (value: Config[K]) => string } = {
   notifyUrls: (urls) => (urls.length === 0 ? '(none)' : urls.map(redactedUrl).join(',')),
   notifyTimeoutMs: seconds,
   nodeName: plain,
+  consulHost: plain,
+  consulPort: plain,
+  consulSecure: flag,
+  consulStatus: flag,
+  consulStatusKey: plain,
+  consulReports: flag,
+  consulReportKey: plain,
+  consulReportsIntervalMs: seconds,
+  censusReports: flag,
+  consulToken: secret,
+  consulTokenFile: plain,
+  consulCaCert: plain,
 };
 
 function show<K extends Key>(key: K, value: Config[K]): string {

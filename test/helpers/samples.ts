@@ -1,8 +1,9 @@
 import type { ProbeResult } from '../../src/collect/http-probe';
 import { parseCensus } from '../../src/collect/census';
 import { parseJicofoStats } from '../../src/collect/jicofo-stats';
-import type { DecisionSettings } from '../../src/decide/observe';
+import type { StatusFileSample } from '../../src/collect/status-file';
 import type { Samples } from '../../src/decide/samples';
+import type { StateSettings } from '../../src/decide/state';
 import { fixture } from '../../src/demo/fake-signal-node';
 
 /** How an upstream answered, in the words of a test. */
@@ -42,15 +43,17 @@ export function samples(node: Node = {}): Samples {
     census: { probe: censusProbe, parse: parseCensus(censusProbe.body) },
     statusFile:
       status === null
-        ? { found: false, contents: '', error: 'status file missing' }
-        : { found: true, contents: status.trim(), error: null },
+        ? { found: false, contents: '', error: 'status file missing', modifiedAt: null }
+        : { found: true, contents: status.trim(), error: null, modifiedAt: 0 },
+    consulStatus: null,
+    consulReports: null,
   };
 }
 
 export const statsWith = (participants: unknown, conferences: unknown = 4): string =>
   JSON.stringify({ ...(JSON.parse(fixture('jicofo-stats.json')) as object), participants, conferences });
 
-export const SETTINGS: DecisionSettings = {
+export const SETTINGS: StateSettings = {
   participantMax: 5000,
   weightParticipants: false,
   censusPoll: false,
@@ -58,4 +61,13 @@ export const SETTINGS: DecisionSettings = {
   drainGraceMs: 120_000,
   unhealthyThreshold: 1,
   healthyThreshold: 1,
+  consulStatus: false,
+  consulStatusKey: 'shard-state',
+  consulReports: false,
+  consulReportKey: 'shard-report',
 };
+
+/** A status-file sample without its modification time, which a test writing the file cannot know. */
+export function withoutTime(sample: StatusFileSample): Omit<StatusFileSample, 'modifiedAt'> {
+  return { found: sample.found, contents: sample.contents, error: sample.error };
+}

@@ -15,9 +15,9 @@ import {
   reportUrl,
   runCli,
   versionText,
-  writeStatusFile,
   type FetchedReport,
 } from '../../src/cli/cli';
+import { writeStatusFile } from '../../src/collect/status-file';
 import { loadConfig, VARIABLES, type Config } from '../../src/config/config';
 import { ROOT } from '../helpers/daemon';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decideAfterPoll, decideAgain, type Decision } from '../../src/decide/decide';
 import { FRESH_MEMORY, type FlapMemory } from '../../src/decide/flap';
-import type { DecisionSettings } from '../../src/decide/observe';
+import type { StateSettings } from '../../src/decide/state';
 import type { Samples } from '../../src/decide/samples';
 import { SETTINGS, samples, statsWith, type Node } from '../helpers/samples';
 
@@ -17,7 +17,7 @@ class Timeline {
   memory: FlapMemory = FRESH_MEMORY;
   last: { samples: Samples; decision: Decision } | undefined;
 
-  constructor(readonly settings: DecisionSettings = SETTINGS) {}
+  constructor(readonly settings: StateSettings = SETTINGS) {}
 
   poll(atSecond: number, node: Node = {}): Decision {
     const polled = samples(node);
@@ -342,7 +342,9 @@ describe('report shape', () => {
       'prosodyStatusCode',
     ];
     for (const field of services) assert.ok(field in report.services, field);
-    assert.deepEqual(Object.keys(report.statuses), ['statusFileFound', 'statusFileContents']);
+    assert.deepEqual(Object.keys(report.statuses), ['statusFileFound', 'statusFileContents', 'statusSource']);
+    assert.equal(report.statuses.statusSource, 'file');
+    assert.equal(report.consul, undefined, 'no consul block while Consul is not used');
     assert.equal(report.time, '2026-01-01T00:00:00.000Z');
     assert.equal(report.agentmessage, 'up ready 100%');
   });
@@ -422,7 +424,7 @@ describe('agent line on the wire', () => {
 });
 
 describe('hysteresis', () => {
-  const thresholds = (unhealthyThreshold: number, healthyThreshold: number): DecisionSettings => ({
+  const thresholds = (unhealthyThreshold: number, healthyThreshold: number): StateSettings => ({
     ...SETTINGS,
     unhealthyThreshold,
     healthyThreshold,

@@ -13,7 +13,7 @@ const quietLogger = () => createLogger('error', new PassThrough());
 function reportOf(healthy: boolean, status: 'ready' | 'drain', weight: number) {
   const polled = samples();
   const judgement = { healthy, healthDamped: false, status, mitigation: null, reconsiderAt: null };
-  return buildReport(polled, observe(polled, SETTINGS), { judgement, weight, agentmessage: '', reasons: [] }, 0, false);
+  return buildReport(polled, observe(polled, SETTINGS), { judgement, weight, agentmessage: '', reasons: [] }, 0, SETTINGS);
 }
 
 describe('state events', () => {

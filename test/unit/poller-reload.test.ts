@@ -10,7 +10,7 @@ function source(name: SourceName, asked: number[], now: () => number): Source {
     name,
     collect: () => {
       asked.push(now());
-      return Promise.resolve({ found: true, contents: 'ready', error: null });
+      return Promise.resolve({ found: true, contents: 'ready', error: null, modifiedAt: 0 });
     },
     succeeded: () => true,
   };

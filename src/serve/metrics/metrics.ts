@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricType } from 'prom-client';
+import type { Report } from '../../decide/report';
 import type { SourceName } from '../../decide/samples';
+import { registerConsulMetrics, type ConsulMetrics } from './consul-metrics';
 import { LOOP_DELAY_METRICS, registerLoopDelay } from './loop-delay';
 import { renderMetrics } from './metrics-text';
 
@@ -26,6 +28,7 @@ export interface SidecarMetrics {
   countWatchEvent(upstream: 'jicofo' | 'prosody', event: 'connected' | 'closed' | 'failed'): void;
   /** A reload was applied (true) or refused (false), at `seconds` since the epoch. */
   configReloaded(applied: boolean, seconds: number): void;
+  readonly consul: ConsulMetrics;
 }
 
 /** One label combination of the request metrics. */
@@ -133,6 +136,8 @@ const SOURCE_LABELS: Readonly<Record<SourceName, string>> = {
 export interface MetricsSources {
   /** Log lines the log sink dropped so far, by reason (src/runtime/log-sink.ts). */
   readonly droppedLogLines?: () => Readonly<Record<string, number>>;
+  /** The report in force at scrape time, for what it says of the status word's source and of Consul. */
+  readonly report?: () => Report | null;
 }
 
 export function createMetrics(sources: MetricsSources = {}): SidecarMetrics {
@@ -262,6 +267,8 @@ export function createMetrics(sources: MetricsSources = {}): SidecarMetrics {
     registers: [registry],
   });
 
+  const consul = registerConsulMetrics(registry, sources.report ?? (() => null));
+
   const watchEvents = new Counter({
     name: 'signal_connection_watch_events_total',
     help: 'Connections held open to an upstream (CONNECTION_WATCH): connected, closed by the upstream (each asks for a probe), failed attempts',
@@ -329,5 +336,6 @@ export function createMetrics(sources: MetricsSources = {}): SidecarMetrics {
       reloadSuccessful.set(applied ? 1 : 0);
       if (applied) reloadSuccessAt.set(seconds);
     },
+    consul,
   };
 }

@@ -1,0 +1,190 @@
+import { censusRooms, type Census, type CensusRoom } from '../collect/census';
+import { watchConsulStatus, type ConsulStatusWatch } from '../collect/consul-status';
+import { writeStatusFile } from '../collect/status-file';
+import { changedBetween, usesConsul, type Config } from '../config/config';
+import { createConsulClient, type ConsulEndpoint } from '../consul/client';
+import { readConsulEndpoint } from '../consul/credentials';
+import type { SignalState } from '../decide/state';
+import type { Logger } from '../runtime/logger';
+import type { SidecarMetrics } from '../serve/metrics/metrics';
+import { publishConsulReports, type ConsulReports } from './consul-reports';
+
+/**
+ * The sidecar's link to Consul: the status watch (a source of the status
+ * word, in collect/) and the report publisher, each on a client of its own
+ * to the same agent, both rebuilt when a reload changes what they use.
+ */
+export interface ConsulLink {
+  start(): void;
+  /** A reload: rebuilt on the new settings, and the token file and CA read again. */
+  reconfigure(before: Config, config: Config): void;
+  close(): void;
+}
+
+export interface ConsulLinkDeps {
+  readonly state: SignalState;
+  readonly config: () => Config;
+  readonly logger: Logger;
+  readonly metrics: SidecarMetrics;
+}
+
+/** Writes of STATUS_PATH, one at a time, only the latest word: two quick Consul writes never land in the wrong order. */
+function statusFilePersister(path: () => string, logger: Logger): (word: string, appliedAt: number) => void {
+  let latest: { word: string; appliedAt: number } | undefined;
+  let busy = false;
+  let failing = false;
+  const drain = async (): Promise<void> => {
+    busy = true;
+    for (let next = latest; next !== undefined; next = latest) {
+      latest = undefined;
+      try {
+        await writeStatusFile(path(), next.word, next.appliedAt);
+        if (failing) logger.info('status file written again', { path: path() });
+        failing = false;
+      } catch (error) {
+        // A read-only mount (a ConfigMap), or a unit without write access: the word still applies.
+        if (!failing) {
+          logger.warn('cannot write the Consul status word to STATUS_PATH; it applies, but will not outlive a restart while Consul is away', {
+            path: path(),
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
+        failing = true;
+      }
+    }
+    busy = false;
+  };
+  return (word, appliedAt) => {
+    latest = { word, appliedAt };
+    if (!busy) void drain();
+  };
+}
+
+/** The census rooms of a report, parsed once per census sample (a busy node's is megabytes). */
+function censusReader(): (census: Census | null) => readonly CensusRoom[] | null {
+  let parsedFrom: Census | null = null;
+  let rooms: readonly CensusRoom[] | null = null;
+  return (census) => {
+    if (census === null) return null;
+    if (census !== parsedFrom) {
+      rooms = censusRooms(census);
+      parsedFrom = census;
+    }
+    return rooms;
+  };
+}
+
+/** Settings whose change opens the watch again (Consul's current value then wins, as at start). */
+const WATCH_SETTINGS: readonly (keyof Config)[] = ['consulStatus', 'consulStatusKey', 'consulHost', 'consulPort', 'consulSecure'];
+const REPORT_SETTINGS: readonly (keyof Config)[] = ['consulReports', 'consulReportKey', 'consulReportsIntervalMs', 'consulHost', 'consulPort', 'consulSecure'];
+
+export function linkConsul(deps: ConsulLinkDeps): ConsulLink {
+  const { state, logger, metrics } = deps;
+  let watch: ConsulStatusWatch | undefined;
+  let reports: ConsulReports | undefined;
+  let started = false;
+  const persist = statusFilePersister(() => deps.config().statusFile, logger);
+  const roomsOf = censusReader();
+  const log = (level: 'info' | 'warn', message: string, fields: Readonly<Record<string, unknown>>): void => {
+    logger.log(level, message, fields);
+  };
+
+  // The clients ask this for the token and the CAs at every request, so a
+  // reload that reads a rotated token file or a new CA needs no reconnect.
+  let credentials: ConsulEndpoint | undefined;
+  const endpoint: ConsulEndpoint = {
+    get host() {
+      return credentials?.host ?? '';
+    },
+    get port() {
+      return credentials?.port ?? 0;
+    },
+    get secure() {
+      return credentials?.secure ?? false;
+    },
+    get ca() {
+      return credentials?.ca;
+    },
+    token: () => credentials?.token(),
+    forbidden: () => credentials?.forbidden?.(),
+  };
+  const readCredentials = (config: Config): boolean => {
+    const { endpoint: read, problems } = readConsulEndpoint(config, undefined, (message) => logger.warn(message));
+    for (const problem of problems) logger.error(`Consul: ${problem}`);
+    if (read !== undefined) credentials = read;
+    return read !== undefined;
+  };
+
+  state.onDecision((previous, next) => {
+    const before = previous?.decision.report;
+    const after = next.decision.report;
+    if (before !== undefined && (before.healthy !== after.healthy || before.status !== after.status || before.weight !== after.weight)) reports?.changed();
+  });
+
+  const openWatch = (config: Config): void => {
+    watch?.close();
+    watch = undefined;
+    if (!config.consulStatus) return;
+    watch = watchConsulStatus({
+      client: createConsulClient(endpoint),
+      key: config.consulStatusKey,
+      record: (sample) => state.record({ consulStatus: sample }),
+      persist,
+      log,
+    });
+  };
+
+  const openReports = (config: Config): void => {
+    reports?.close();
+    reports = undefined;
+    if (!config.consulReports) return;
+    reports = publishConsulReports({
+      client: createConsulClient(endpoint),
+      key: config.consulReportKey,
+      intervalMs: config.consulReportsIntervalMs,
+      report: () => {
+        const current = state.current;
+        if (current === null) return null;
+        const { report, observation } = current.decision;
+        return { report, census: deps.config().censusReports ? roomsOf(observation.census) : null };
+      },
+      record: (sample) => state.note({ consulReports: sample }),
+      counted: (outcome, bytes, truncated) => metrics.consul.countReportWrite(outcome, bytes, truncated),
+      log,
+    });
+  };
+
+  return {
+    start() {
+      started = true;
+      const config = deps.config();
+      if (!usesConsul(config) || !readCredentials(config)) return;
+      openWatch(config);
+      openReports(config);
+    },
+    reconfigure(before, config) {
+      if (!started || (!usesConsul(before) && !usesConsul(config))) return;
+      // Read again even when no setting changed: a reload is how a rotated token file or CA is taken up.
+      if (usesConsul(config) && !readCredentials(config)) {
+        logger.error('Consul: the reload keeps the token and CA in use before it');
+        if (credentials === undefined) return;
+      }
+      if (changedBetween(before, config, WATCH_SETTINGS)) {
+        // The word of another key, or of none, is not the one in force any more.
+        state.record({ consulStatus: null });
+        openWatch(config);
+      }
+      if (changedBetween(before, config, REPORT_SETTINGS)) {
+        if (!config.consulReports) state.note({ consulReports: null });
+        openReports(config);
+      }
+    },
+    close() {
+      started = false;
+      watch?.close();
+      reports?.close();
+      watch = undefined;
+      reports = undefined;
+    },
+  };
+}
