@@ -34,10 +34,21 @@ export interface ConsulReportsOptions {
   readonly counted: (outcome: ReportWriteOutcome, bytes: number, censusTruncated: boolean) => void;
   readonly log: (level: 'info' | 'warn', message: string, fields: Readonly<Record<string, unknown>>) => void;
   readonly now?: () => number;
-  readonly setTimer?: (run: () => void, ms: number) => NodeJS.Timeout;
+  /** Starts a timer that does not keep the process alive; the tests give one they move by hand. */
+  readonly timer?: (run: () => void, ms: number) => Timer;
   /** Consul's limit on a value; a 413 that names a smaller one is followed. */
   readonly limitBytes?: number;
 }
+
+export interface Timer {
+  cancel(): void;
+}
+
+const realTimer = (run: () => void, ms: number): Timer => {
+  const timer = setTimeout(run, ms);
+  timer.unref();
+  return { cancel: () => clearTimeout(timer) };
+};
 
 export interface ConsulReports {
   /** Health, status or weight changed: write within a second. */
@@ -90,10 +101,10 @@ export function reportValue(report: Report, census: readonly CensusRoom[] | null
 
 export function publishConsulReports(options: ConsulReportsOptions): ConsulReports {
   const now = options.now ?? (() => performance.now());
-  const setTimer = options.setTimer ?? ((run, ms) => setTimeout(run, ms));
+  const startTimer = options.timer ?? realTimer;
   const timeoutMs = Math.min(options.intervalMs, WRITE_TIMEOUT_CAP_MS);
   let limitBytes = options.limitBytes ?? CONSUL_VALUE_LIMIT;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   let writing = false;
   let wanted = false;
   let lastStart = -Infinity;
@@ -101,9 +112,8 @@ export function publishConsulReports(options: ConsulReportsOptions): ConsulRepor
   let closed = false;
 
   const schedule = (ms: number): void => {
-    clearTimeout(timer);
-    timer = setTimer(() => void write(), Math.max(0, ms));
-    timer.unref?.();
+    timer?.cancel();
+    timer = startTimer(() => void write(), Math.max(0, ms));
   };
 
   const done = (outcome: KeyWrite, value: ReportValue): void => {
@@ -153,7 +163,7 @@ export function publishConsulReports(options: ConsulReportsOptions): ConsulRepor
     },
     close() {
       closed = true;
-      clearTimeout(timer);
+      timer?.cancel();
       options.client.close();
     },
   };
