@@ -11,8 +11,9 @@ import { STATUS_READ_LIMIT, statusContents } from './status-file';
  * - a new index is a new value (a write, even of the same word);
  * - the same index again is a wait that ran out: nothing happened;
  * - an index lower than the last one is a Consul restarted or rebuilt: its
- *   answer is taken as it is and the watch goes on from there, so a write to
- *   the new Consul is not missed;
+ *   answer is taken as it is and the watch goes on from there; after a
+ *   failure the next query does not block at all, so a write to a new Consul
+ *   whose index starts below the old one is not missed;
  * - 404 (absent or deleted key): the word in force stays, logged once per
  *   absence, not at each of its wake-ups (one per KV write in the cluster);
  * - no answer, 5xx, 403: the word in force stays, retries back off from 1 s
@@ -106,6 +107,10 @@ export function watchConsulStatus(options: ConsulStatusWatchOptions): ConsulStat
 
   const failed = (read: Extract<KeyRead, { kind: 'failed' }>): number => {
     failures += 1;
+    // The Consul that answers next may be another one (restarted, rebuilt)
+    // whose index starts low: a query blocking on the old index would hold
+    // until its wait ran out, and miss every write meanwhile. Ask afresh.
+    index = 0;
     if (failures === 1) {
       log('warn', 'Consul status watch lost; the status word in force stays until it is back', { key, problem: read.problem });
     }
@@ -116,9 +121,7 @@ export function watchConsulStatus(options: ConsulStatusWatchOptions): ConsulStat
   const answered = (read: Exclude<KeyRead, { kind: 'failed' }>): void => {
     if (failures > 0) log('info', 'Consul status watch back', { key, failedAttempts: failures });
     failures = 0;
-    const wentBack = read.index < index;
-    if (wentBack) log('info', 'Consul index went back (Consul restarted or rebuilt); watching from its new index', { key, from: index, to: read.index });
-    const nothingNew = read.index === index;
+    if (read.index < index) log('info', 'Consul index went back (Consul restarted or rebuilt); watching from its new index', { key, from: index, to: read.index });
     // An index of 0 would make every query return at once (Consul's own advice: use 1).
     index = Math.max(1, read.index);
     if (read.kind === 'absent') {
@@ -131,11 +134,12 @@ export function watchConsulStatus(options: ConsulStatusWatchOptions): ConsulStat
     }
     if (absenceLogged) log('info', 'Consul status key present again', { key });
     absenceLogged = false;
-    if (nothingNew && sample.keyFound) {
-      update({ ...sample, reachable: true, problem: null });
+    const word = statusContents(read.value);
+    // A spent wait, or a read after an outage, of the value already in force.
+    if (read.index === sample.index && word === sample.word) {
+      update({ ...sample, reachable: true, keyFound: true, problem: null });
       return;
     }
-    const word = statusContents(read.value);
     const appliedAt = wallClock();
     update({ key, reachable: true, keyFound: true, word, index: read.index, appliedAt, problem: null });
     options.persist(word, appliedAt);

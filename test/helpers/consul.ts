@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -14,11 +14,16 @@ import { run } from './run';
  * data gone": the new one starts its index from a low number again.
  */
 
-/** The binary's path, or why there is none on this machine (a skip reason, worked out here). */
-export async function consulBinary(): Promise<{ path: string } | { skip: string }> {
-  const fetched = await run(join(ROOT, 'scripts', 'fetch-consul.sh'), [], { timeoutMs: 5 * 60_000 });
-  if (fetched.code === 0) return { path: fetched.stdout.trim().split('\n').pop() ?? '' };
-  return { skip: `no Consul binary: ${fetched.stderr.trim().split('\n').slice(-2).join(' ') || `fetch-consul.sh exit ${String(fetched.code)}`}` };
+/**
+ * The binary's path, or why there is none on this machine (a skip reason,
+ * worked out here). Synchronous, so a suite can decide its skip when it is
+ * defined; a fetch takes seconds once, then the cache answers at once.
+ */
+export function consulBinary(): { path: string } | { skip: string } {
+  const fetched = spawnSync(join(ROOT, 'scripts', 'fetch-consul.sh'), [], { encoding: 'utf8', timeout: 5 * 60_000 });
+  if (fetched.status === 0) return { path: fetched.stdout.trim().split('\n').pop() ?? '' };
+  const why = (fetched.stderr ?? '').trim().split('\n').slice(-2).join(' ') || (fetched.error?.message ?? `exit ${String(fetched.status)}`);
+  return { skip: `no Consul binary: ${why}` };
 }
 
 export interface ConsulOptions {

@@ -185,6 +185,28 @@ describe('Consul status watch', () => {
     h.watch.close();
   });
 
+  it('after a failure, asks without blocking: a restarted Consul\'s index starts below the one held', async () => {
+    const h = harness();
+    h.consul.answer(value('drain', 900), failed('socket hang up'), value('ready', 14));
+    await settle();
+    assert.deepEqual(h.consul.asked.map((options) => options.index), [0, 900, 0, 14]);
+    assert.equal(h.last()?.word, 'ready');
+    h.watch.close();
+  });
+
+  it('the same value at the same index after an outage is not a new write (an operator\'s later file stays in force)', async () => {
+    const h = harness();
+    h.consul.answer(value('drain', 900), failed('socket hang up'), value('drain', 900));
+    await settle();
+    assert.deepEqual(h.samples.map((sample) => [sample.reachable, sample.appliedAt]), [
+      [true, 1_000_010],
+      [false, 1_000_010],
+      [true, 1_000_010],
+    ]);
+    assert.equal(h.persisted.length, 1);
+    h.watch.close();
+  });
+
   it('a hostile value is cut to a report-sized word, which the status rules then call unknown', async () => {
     const h = harness();
     h.consul.answer(value(`  ${'x'.repeat(5000)}\u0000\n`, 3));
