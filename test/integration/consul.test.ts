@@ -33,7 +33,8 @@ describe('Consul status watch through the daemon', { skip }, () => {
     await consul.kill();
   });
 
-  const start = async (env: Record<string, string> = {}, status = 'ready\n', options: Parameters<typeof startDaemon>[1] = {}): Promise<Daemon> => {
+  /** `status` is written to STATUS_PATH first; null leaves the file as the test made it. */
+  const start = async (env: Record<string, string> = {}, status: string | null = 'ready\n', options: Parameters<typeof startDaemon>[1] = {}): Promise<Daemon> => {
     suite.daemon = await startDaemon(
       {
         ...SLOW_POLL,
@@ -45,7 +46,7 @@ describe('Consul status watch through the daemon', { skip }, () => {
         CONSUL_STATUS_KEY: KEY,
         ...env,
       },
-      { status, ...options },
+      { ...(status === null ? {} : { status }), ...options },
     );
     return suite.daemon;
   };
@@ -163,7 +164,7 @@ describe('Consul status watch through the daemon', { skip }, () => {
     writeFileSync(join(dir, 'state', 'shard-status'), 'ready\n');
     symlinkSync('state/shard-status', join(dir, 'shard-status'));
     await consul.put(KEY, 'ready');
-    const daemon = await start({ STATUS_PATH: join(dir, 'shard-status') }, undefined as unknown as string);
+    const daemon = await start({ STATUS_PATH: join(dir, 'shard-status') }, null);
     await agentSays(daemon, 'up ready 100%\n');
     await consul.put(KEY, 'drain');
     await agentSays(daemon, 'up drain 0%\n');
@@ -181,7 +182,7 @@ describe('Consul status watch through the daemon', { skip }, () => {
     const mount = `mount --bind -o ro ${dir} ${dir} && mount -o remount,bind,ro ${dir} && exec "$@"`;
     let daemon: Daemon;
     try {
-      daemon = await start({ STATUS_PATH: join(dir, 'shard-status') }, undefined as unknown as string, {
+      daemon = await start({ STATUS_PATH: join(dir, 'shard-status') }, null, {
         elsewhere: { root: '/', argv: ['unshare', '--mount', 'sh', '-c', mount, 'sh', process.execPath, join(__dirname, '..', '..', 'dist', 'app.js')] },
       });
     } catch (error) {
