@@ -71,6 +71,8 @@ export interface ConsulClient {
 
 /** Consul adds up to wait/16 to a blocking query; past that and this margin, it is not answering. */
 const BLOCKING_MARGIN_MS = 5000;
+/** How long a write waits for `100 Continue` before it sends its body anyway. */
+const CONTINUE_WAIT_MS = 1000;
 /** Error bodies are a line of text; more is not read. */
 const ERROR_BODY_LIMIT = 1024;
 
@@ -112,7 +114,14 @@ export function createConsulClient(endpoint: ConsulEndpoint): ConsulClient {
     const token = endpoint.token();
     const headers: http.OutgoingHttpHeaders = { 'User-Agent': 'signal-sidecar', Accept: 'application/json, text/plain' };
     if (token !== undefined) headers['X-Consul-Token'] = token;
-    if (request.body !== undefined) headers['Content-Length'] = Buffer.byteLength(request.body);
+    if (request.body !== undefined) {
+      headers['Content-Length'] = Buffer.byteLength(request.body);
+      // Consul refuses a value over its limit from the length alone, and
+      // closes the connection while a large body is still being sent: the
+      // client then sees a reset, not the 413 that names the limit. Asked to
+      // wait, Consul answers 413 before a byte of the body is sent.
+      headers.Expect = '100-continue';
+    }
     const settle = (): void => {
       clearTimeout(timer);
       inFlight.delete(abort);
@@ -129,6 +138,8 @@ export function createConsulClient(endpoint: ConsulEndpoint): ConsulClient {
           const limit = status === 200 ? request.limitBytes : ERROR_BODY_LIMIT;
           void readCapped(response, limit, limit, abort.signal).then((read) => {
             settle();
+            // Done with it: a write refused before its body was sent is still open.
+            req.destroy();
             if (read.error !== null) {
               resolve({ kind: 'failed', problem: abort.signal.aborted ? `no complete answer within ${request.timeoutMs} ms` : read.error, status });
               return;
@@ -142,7 +153,19 @@ export function createConsulClient(endpoint: ConsulEndpoint): ConsulClient {
         settle();
         resolve({ kind: 'failed', problem: abort.signal.aborted ? `no answer within ${request.timeoutMs} ms` : describeError(error), status: 0 });
       });
-      req.end(request.body);
+      if (request.body === undefined) {
+        req.end();
+        return;
+      }
+      const body = request.body;
+      // A server that ignores Expect (a proxy in between) gets the body after a pause.
+      const impatient = setTimeout(() => req.end(body), CONTINUE_WAIT_MS);
+      req.once('continue', () => {
+        clearTimeout(impatient);
+        req.end(body);
+      });
+      req.once('response', () => clearTimeout(impatient));
+      req.once('close', () => clearTimeout(impatient));
     });
   };
 

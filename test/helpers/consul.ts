@@ -31,6 +31,8 @@ export interface ConsulOptions {
   readonly httpPort?: number;
   /** ACLs on, default deny, with this master token. */
   readonly masterToken?: string;
+  /** More agent configuration, e.g. `limits { kv_max_value_size = 65536 }`. */
+  readonly hcl?: readonly string[];
   /** Serve https on this port with these PEM files (http stays open for the test's own calls). */
   readonly tls?: { readonly httpsPort: number; readonly cert: string; readonly key: string; readonly ca: string };
 }
@@ -68,7 +70,7 @@ export class ConsulAgent {
     const httpPort = options.httpPort ?? (await freePort());
     const [serfLan, serfWan, server] = [await freePort(), await freePort(), await freePort()];
     const dir = mkdtempSync(join(tmpdir(), 'consul-'));
-    const hcl: string[] = [];
+    const hcl: string[] = [...(options.hcl ?? [])];
     if (options.masterToken !== undefined) hcl.push(`acl { enabled = true default_policy = "deny" tokens { master = "${options.masterToken}" } }`);
     if (options.tls !== undefined) {
       hcl.push(`ports { https = ${options.tls.httpsPort} }`, `cert_file = "${options.tls.cert}"`, `key_file = "${options.tls.key}"`, `ca_file = "${options.tls.ca}"`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -149,6 +149,25 @@ describe('Consul client against what can answer on its port', () => {
     assert.equal((await client.writeKey('k', 'x', 1000)).kind, 'failed');
     assert.deepEqual(await client.writeKey('k', 'x', 1000), { kind: 'written' });
     await fake.close();
+  });
+
+  it('a write waits for 100 Continue, and sends its body anyway to a server that never says it', async () => {
+    const received: string[] = [];
+    const server = net.createServer((socket) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
+        const [head = '', body = ''] = text.split('\r\n\r\n');
+        if (body.length < 5) return;
+        received.push(head.toLowerCase().includes('expect: 100-continue') ? body : '');
+        socket.end('HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ntrue');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const write = await clientOn((server.address() as AddressInfo).port).writeKey('k', 'drain', 5000);
+    assert.deepEqual(write, { kind: 'written' });
+    assert.deepEqual(received, ['drain']);
+    await new Promise((resolve) => server.close(resolve));
   });
 
   it('a recursive read decodes values and skips what is not a key; garbage is a failure', () => {
