@@ -64,7 +64,12 @@ export interface ReportView {
   readonly time?: unknown;
   readonly reasons?: unknown;
   readonly services?: Record<string, unknown>;
-  readonly statuses?: { readonly statusFileFound?: unknown; readonly statusFileContents?: unknown };
+  readonly statuses?: { readonly statusFileFound?: unknown; readonly statusFileContents?: unknown; readonly statusSource?: unknown };
+  readonly consul?: {
+    readonly reachable?: unknown;
+    readonly status?: { readonly key?: unknown; readonly keyFound?: unknown; readonly problem?: unknown };
+    readonly reports?: { readonly key?: unknown; readonly lastWriteOk?: unknown; readonly problem?: unknown };
+  };
   readonly stats?: Record<string, unknown>;
 }
 
@@ -240,10 +245,11 @@ export function formatReport(report: ReportView, httpStatus: number): string {
   }
   const statusFile = report.statuses;
   if (statusFile !== undefined) {
-    lines.push(
-      `status file:  ${statusFile.statusFileFound === true ? JSON.stringify(text(statusFile.statusFileContents)) : 'missing or unreadable'}`,
-    );
+    const word = statusFile.statusFileFound === true ? JSON.stringify(text(statusFile.statusFileContents)) : 'missing or unreadable';
+    const from = statusFile.statusSource === 'consul' ? ` (from Consul key ${text(report.consul?.status?.key)})` : '';
+    lines.push(`status file:  ${word}${from}`);
   }
+  if (report.consul !== undefined) lines.push(`consul:       ${consulLine(report.consul)}`);
   lines.push(
     `jicofo:       ${componentLine(services.jicofoHealthy, services.jicofoSoftDown, services.jicofoStatusCode)}` +
       `; stats HTTP ${text(services.jicofoStatsStatusCode)}`,
@@ -258,6 +264,21 @@ export function formatReport(report: ReportView, httpStatus: number): string {
   }
   lines.push(`as of:        ${text(report.time)}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Whether Consul answers, and what the watch and the last report write saw. */
+function consulLine(consul: NonNullable<ReportView['consul']>): string {
+  const parts = [consul.reachable === true ? 'reachable' : consul.reachable === false ? 'NOT reachable' : 'not asked yet'];
+  const { status, reports } = consul;
+  if (status !== undefined) {
+    const key = status.keyFound === false ? `${text(status.key)} absent` : `watching ${text(status.key)}`;
+    parts.push(status.problem === null || status.problem === undefined ? key : `${key}: ${text(status.problem)}`);
+  }
+  if (reports !== undefined) {
+    const written = reports.lastWriteOk === true ? `reports to ${text(reports.key)}` : `reports to ${text(reports.key)} failing`;
+    parts.push(reports.problem === null || reports.problem === undefined ? written : `${written}: ${text(reports.problem)}`);
+  }
+  return parts.join('; ');
 }
 
 function componentLine(healthy: unknown, softDown: unknown, code: unknown): string {

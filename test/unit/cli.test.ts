@@ -275,6 +275,27 @@ describe('formatReport', () => {
     assert.match(text, /^why: +jicofo down; status file says "drain"$/m);
   });
 
+  it('says where the status word came from and what Consul answered', () => {
+    const text = formatReport(
+      {
+        ...REPORT,
+        statuses: { statusFileFound: true, statusFileContents: 'drain', statusSource: 'consul' },
+        consul: {
+          reachable: false,
+          status: { key: 'shard-states/prod/shard1', keyFound: true, problem: 'HTTP 403: Permission denied' },
+          reports: { key: 'signal-report/prod/shard1', lastWriteOk: false, problem: 'HTTP 403: Permission denied' },
+        },
+      },
+      200,
+    );
+    assert.match(text, /^status file: +"drain" \(from Consul key shard-states\/prod\/shard1\)$/m);
+    assert.match(
+      text,
+      /^consul: +NOT reachable; watching shard-states\/prod\/shard1: HTTP 403: Permission denied; reports to signal-report\/prod\/shard1 failing: HTTP 403: Permission denied$/m,
+    );
+    assert.doesNotMatch(formatReport(REPORT, 200), /^consul:/m, 'no Consul line when Consul is not used');
+  });
+
   it('prints the daemon\'s own reasons when the report has them', () => {
     const text = formatReport({ ...REPORT, reasons: ['jicofo health 503', 'drain grace until 12:00:00'] }, 200);
     assert.match(text, /^why:\n {2}- jicofo health 503\n {2}- drain grace until 12:00:00$/m);
