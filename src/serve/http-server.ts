@@ -75,12 +75,20 @@ export interface SidecarHttpServer {
   close(): Promise<void>;
 }
 
+/** Every route the daemon has, by exact path; /metrics and /signal/census come and go with the settings. */
+interface RouteTable {
+  readonly routes: Map<string, Handler>;
+  readonly notFound: Handler;
+  /** Puts the optional routes in or out; returns the routes' loose spellings (see looseSpelling). */
+  serve(optional: OptionalRoutes): Set<string>;
+}
+
 /**
- * The REST server. Handlers only copy what the state rendered at the last
- * decision; nothing here waits on a poll, except before the very first one,
- * when a health check is held until there is a verdict to give.
+ * The handlers. They only copy what the state rendered at the last decision;
+ * nothing waits on a poll, except before the very first one, when a health
+ * check is held until there is a verdict to give.
  */
-export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
+function routeTable(deps: HttpDeps): RouteTable {
   const { state, metrics } = deps;
 
   const healthCheck = (render: (res: http.ServerResponse, healthy: boolean) => void): Handler => {
@@ -126,14 +134,31 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
     );
   };
 
-  const notFound: Handler = (_req, res) => send(res, 404, TEXT, 'Not Found');
+  return {
+    routes,
+    notFound: (_req, res) => send(res, 404, TEXT, 'Not Found'),
+    serve(optional) {
+      for (const [path, handler, on] of [
+        ['/signal/census', census, optional.serveCensus],
+        ['/metrics', metricsPage, optional.serveMetrics],
+      ] as const) {
+        if (on) routes.set(path, handler);
+        else routes.delete(path);
+      }
+      return new Set([...routes.keys()].map(looseSpelling));
+    },
+  };
+}
 
-  /**
-   * Express serves everything off the fast path. It is loaded at the first
-   * such request, not at start: load balancers and the agent never need it,
-   * and loading it took a third of the start-up time and several MiB.
-   */
-  const buildApp = (express: typeof createExpress): Express => {
+/**
+ * Express, for everything off the fast path. It is loaded at the first such
+ * request, not at start: load balancers and the agent never need it, and
+ * loading it took a third of the start-up time and several MiB. `forget()`
+ * makes the next request build it again (Express keeps the routes it was
+ * built with).
+ */
+function expressFallback(table: RouteTable, metrics: SidecarMetrics, onError: (error: unknown) => void): { handle: Handler; forget(): void } {
+  const build = (express: typeof createExpress): Express => {
     const app = express();
     app.disable('x-powered-by');
     app.set('etag', false);
@@ -143,42 +168,57 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
       res.once('close', () => {
         metrics.requestFinished();
         const path = req.path;
-        const uri = routes.has(path) ? path : OTHER_ROUTE;
+        const uri = table.routes.has(path) ? path : OTHER_ROUTE;
         metrics.observeRequest(req.method, uri, res.statusCode, (performance.now() - started) / 1000);
       });
       next();
     });
-    for (const [path, handler] of routes) app.get(path, handler);
-    app.use(notFound);
+    for (const [path, handler] of table.routes) app.get(path, handler);
+    app.use(table.notFound);
     return app;
   };
   let app: Promise<Express> | undefined;
-  let looseRoutes = new Set<string>();
-  /** The optional routes in or out, everywhere a route is looked up: the map, its loose spellings, Express. */
-  const serve = (optional: OptionalRoutes): void => {
-    for (const [path, handler, on] of [
-      ['/signal/census', census, optional.serveCensus],
-      ['/metrics', metricsPage, optional.serveMetrics],
-    ] as const) {
-      if (on) routes.set(path, handler);
-      else routes.delete(path);
-    }
-    looseRoutes = new Set([...routes.keys()].map(looseSpelling));
-    // Express keeps the routes it was built with: the next request off the fast path builds it again.
-    app = undefined;
+  return {
+    handle(req, res) {
+      app ??= import('express').then((loaded) => build(loaded.default));
+      app.then(
+        (ready) => {
+          ready(req, res);
+        },
+        (error: unknown) => {
+          onError(error);
+          send(res, 500, TEXT, 'Internal Server Error');
+        },
+      );
+    },
+    forget() {
+      app = undefined;
+    },
   };
-  serve(deps);
-  const slowPath: Handler = (req, res) => {
-    app ??= import('express').then((loaded) => buildApp(loaded.default));
-    app.then(
-      (ready) => {
-        ready(req, res);
-      },
-      (error: unknown) => {
-        deps.onError(error);
-        send(res, 500, TEXT, 'Internal Server Error');
-      },
-    );
+}
+
+/** Same metrics as the Express middleware; a request answered at once is recorded at once. */
+function serveHot(metrics: SidecarMetrics, req: http.IncomingMessage, res: http.ServerResponse, uri: string, handler: Handler): void {
+  const started = performance.now();
+  metrics.requestStarted();
+  const finish = (): void => {
+    metrics.requestFinished();
+    metrics.observeRequest(req.method ?? '', uri, res.statusCode, (performance.now() - started) / 1000);
+  };
+  handler(req, res);
+  if (res.writableEnded) finish();
+  else res.once('close', finish);
+}
+
+/** The REST server: the route table, answered before Express whenever it can be. */
+export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
+  const { metrics } = deps;
+  const table = routeTable(deps);
+  const fallback = expressFallback(table, metrics, deps.onError);
+  let looseRoutes = table.serve(deps);
+  const serve = (optional: OptionalRoutes): void => {
+    looseRoutes = table.serve(optional);
+    fallback.forget();
   };
 
   // Every route, by its exact path, is answered before Express: its router
@@ -189,22 +229,9 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
   // that cannot be a spelling of any route gets Express's 404 here, so a
   // scanner's stream of made-up URLs neither loads Express nor pays for it.
   const fastPath = deps.fastPath !== false;
-  const hot = fastPath ? routes : new Map<string, Handler>();
+  const hot = fastPath ? table.routes : new Map<string, Handler>();
   const surelyNotFound = (path: string): boolean =>
     fastPath && path.startsWith('/') && !path.includes('#') && !looseRoutes.has(looseSpelling(path));
-
-  /** Same metrics as the Express middleware; a request answered at once is recorded at once. */
-  const serveHot = (req: http.IncomingMessage, res: http.ServerResponse, uri: string, handler: Handler): void => {
-    const started = performance.now();
-    metrics.requestStarted();
-    const finish = (): void => {
-      metrics.requestFinished();
-      metrics.observeRequest(req.method ?? '', uri, res.statusCode, (performance.now() - started) / 1000);
-    };
-    handler(req, res);
-    if (res.writableEnded) finish();
-    else res.once('close', finish);
-  };
 
   const server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const method = req.method;
@@ -214,15 +241,15 @@ export function createHttpServer(deps: HttpDeps): SidecarHttpServer {
       const path = query === -1 ? url : url.slice(0, query);
       const handler = hot.get(path);
       if (handler !== undefined) {
-        serveHot(req, res, path, handler);
+        serveHot(metrics, req, res, path, handler);
         return;
       }
       if (surelyNotFound(path)) {
-        serveHot(req, res, OTHER_ROUTE, notFound);
+        serveHot(metrics, req, res, OTHER_ROUTE, table.notFound);
         return;
       }
     }
-    slowPath(req, res);
+    fallback.handle(req, res);
   });
   // Explicit limits: a slow or idle client cannot hold a socket forever.
   server.headersTimeout = 10_000;
