@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { censusRooms, type Census, type CensusRoom } from '../collect/census';
 import { watchConsulStatus, type ConsulStatusWatch } from '../collect/consul-status';
 import { writeStatusFile } from '../collect/status-file';
@@ -28,7 +29,13 @@ export interface ConsulLinkDeps {
   readonly metrics: SidecarMetrics;
 }
 
-/** Writes of STATUS_PATH, one at a time, only the latest word: two quick Consul writes never land in the wrong order. */
+/**
+ * Writes of STATUS_PATH, one at a time, only the latest word: two quick
+ * Consul writes never land in the wrong order. A file written by someone
+ * else since the value was read (an operator's `signal-sidecar drain` a
+ * moment later) is newer than it and is left alone: that write is the one
+ * in force.
+ */
 function statusFilePersister(path: () => string, logger: Logger): (word: string, appliedAt: number) => void {
   let latest: { word: string; appliedAt: number } | undefined;
   let busy = false;
@@ -38,6 +45,8 @@ function statusFilePersister(path: () => string, logger: Logger): (word: string,
     for (let next = latest; next !== undefined; next = latest) {
       latest = undefined;
       try {
+        const modified = (await stat(path()).catch(() => undefined))?.mtimeMs ?? -Infinity;
+        if (modified > next.appliedAt) continue;
         await writeStatusFile(path(), next.word, next.appliedAt);
         if (failing) logger.info('status file written again', { path: path() });
         failing = false;

@@ -96,7 +96,9 @@ describe('Consul status watch through the daemon', { skip }, () => {
     await fileSays(daemon.statusFile, 'ready');
     reading = false;
     await reader;
-    assert.deepEqual([...seen].sort(), ['drain\n', 'ready\n']);
+    // Which intermediate words a reader catches is timing; that it never catches anything else is not.
+    assert.deepEqual([...seen].filter((text) => text !== 'drain\n' && text !== 'ready\n'), []);
+    assert.ok(seen.has('ready\n'));
   });
 
   it('an operator\'s later write of the file wins until the next change in Consul', async () => {

@@ -51,7 +51,7 @@ describe('the daemon against a fake signal node', () => {
     assert.equal(body.agentmessage, 'up ready 100%');
     assert.equal(body.services.jicofoStatusCode, 200);
     assert.equal(body.services.prosodyStatusCode, 200);
-    assert.deepEqual(body.statuses, { statusFileFound: true, statusFileContents: 'ready' });
+    assert.deepEqual(body.statuses, { statusFileFound: true, statusFileContents: 'ready', statusSource: 'file' });
     assert.deepEqual(body.stats, { jicofoParticipants: 20, jicofoConferences: 4 });
     assert.equal((await get(d.httpPort, '/nope')).status, 404);
   });
