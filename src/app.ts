@@ -17,7 +17,7 @@ const SHUTDOWN_LIMIT_MS = 1500;
 /** `signal-sidecar <command>`: the operator's command line (src/cli/). */
 function runCommand(args: readonly string[], env: Environment, file: ConfigFile): void {
   const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
-  runCli(args, { env, file, stdout: write(process.stdout), stderr: write(process.stderr) }).then(
+  runCli(args, { env, file, stdout: write(process.stdout), stderr: write(process.stderr), columns: process.stdout.columns }).then(
     (code) => {
       process.exitCode = code;
     },
