@@ -10,50 +10,19 @@ import type { Report } from '../../src/decide/report';
 import { readShardReport, type ReadableShard } from '../../src/fleet/shard-report';
 import { findSplits } from '../../src/fleet/splits';
 import { readFleet } from '../../src/fleet/view';
-import { reportValue } from '../../src/react/consul-reports';
+import { manyRooms, publishedValue, room, shardReport as reportAt } from '../helpers/shard-reports';
 
 /** The reader's clock in every test: reports are aged against it. */
 const NOW = Date.parse('2026-12-03T12:00:00.000Z');
 const CLOCK = { now: NOW, staleAfterMs: 180_000 };
 const READING: FleetReading = { prefix: 'signal-report/prod/', readAt: NOW, staleAfterMs: 180_000 };
 
-/** A shard's report as the daemon builds it, written `ageSeconds` before NOW. */
-function shardReport(ageSeconds: number, overrides: Partial<Report> = {}): Report {
-  return {
-    time: new Date(NOW - ageSeconds * 1000).toISOString(),
-    healthy: true,
-    healthdamped: false,
-    status: 'ready',
-    weight: '100%',
-    agentmessage: 'up ready 100%',
-    reasons: [],
-    services: {
-      jicofoHealthy: true,
-      jicofoReachable: true,
-      jicofoSoftDown: false,
-      jicofoStatusCode: 200,
-      jicofoStatusContents: '',
-      jicofoStatsReachable: true,
-      jicofoStatsStatusCode: 200,
-      prosodyHealthy: true,
-      prosodyReachable: true,
-      prosodySoftDown: false,
-      prosodyStatusCode: 200,
-      jicofoRoundTripMs: 2,
-      jicofoStatsRoundTripMs: 3,
-      prosodyRoundTripMs: 1,
-    },
-    statuses: { statusFileFound: true, statusFileContents: 'ready', statusSource: 'consul' },
-    stats: { jicofoParticipants: 10, jicofoConferences: 2 },
-    ...overrides,
-  };
-}
+/** A shard's report written `ageSeconds` before NOW. */
+const shardReport = (ageSeconds: number, overrides: Partial<Report> = {}): Report => reportAt(NOW - ageSeconds * 1000, overrides);
 
-const room = (name: string, participants: number): CensusRoom => ({ room_name: name, participants, created_time: '1764700000000', leaked: false });
-
-/** The KV entry the publisher writes: its own reportValue(), so the reader reads what is written. */
-function published(shard: string, report: Report, census: readonly CensusRoom[] | null, limitBytes = 512 * 1024): KvEntry {
-  return { key: `signal-report/prod/${shard}`, value: reportValue(report, census, limitBytes).body };
+/** The KV entry the publisher writes for one shard. */
+function published(shard: string, report: Report, census: readonly CensusRoom[] | null, limitBytes?: number): KvEntry {
+  return { key: `signal-report/prod/${shard}`, value: publishedValue(report, census, limitBytes) };
 }
 
 const readable = (entry: KvEntry): ReadableShard => {
@@ -93,7 +62,7 @@ describe('fleet: one shard\'s report', () => {
   });
 
   it('says the census was cut to fit, with the full count', () => {
-    const census = Array.from({ length: 200 }, (_, at) => room(`room${at}@conference.example.com`, 1 + (at % 7)));
+    const census = manyRooms(200);
     const shard = readable(published('s', shardReport(1), census, 4096));
     assert.equal(shard.census?.truncated, true);
     assert.equal(shard.census?.totalRooms, 200);
