@@ -74,28 +74,42 @@ function names(list: readonly string[]): string {
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
-function splitLines(check: SplitCheck): string[] {
+/** A note in lines of at most `columns` (a word longer than that stands alone), continued two spaces in. */
+export function wrap(text: string, columns: number): string[] {
   const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > columns) {
+      lines.push(line);
+      line = `  ${word}`;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  return [...lines, line];
+}
+
+function splitLines(check: SplitCheck, columns: number): string[] {
+  const lines: string[] = [];
+  const notes: string[] = [];
   if (check.splits.length > 0) {
     lines.push(`SPLIT: ${plural(check.splits.length, 'room')} live on two or more shards at once (participants in brackets):`);
     for (const split of check.splits) lines.push(`  ${split.room}  ${split.shards.map((where) => `${where.shard} (${where.participants})`).join(', ')}`);
   } else if (check.checked > 0) {
     lines.push(`No split conferences in the census of ${plural(check.checked, 'shard')}.`);
   } else {
-    lines.push('No census to compare: no fresh report carries one (CENSUS_POLL and CENSUS_REPORTS on the shards).');
+    notes.push('No census to compare: no fresh report carries one (CENSUS_POLL and CENSUS_REPORTS on the shards).');
   }
   const leftOut = (why: string): string[] => check.leftOut.filter((shard) => shard.why === why).map((shard) => shard.shard);
   const stale = leftOut('stale');
   const unreadable = leftOut('unreadable');
   const noCensus = leftOut('no census');
-  if (stale.length > 0) lines.push(`Not checked, stale (a stopped sidecar's last census would give false alarms): ${names(stale)}`);
-  if (unreadable.length > 0) lines.push(`Not checked, unreadable: ${names(unreadable)}`);
-  if (noCensus.length > 0) lines.push(`Not checked, no census in the report (CENSUS_REPORTS off, or the census poll failing): ${names(noCensus)}`);
-  for (const shard of check.truncated) {
-    const of = shard.totalRooms === null ? '' : ` of ${shard.totalRooms}`;
-    lines.push(`Census of ${shard.shard} cut to fit Consul (${shard.rooms}${of} rooms, the largest kept): a split of a smaller room there can be missed`);
-  }
-  return lines;
+  if (stale.length > 0) notes.push(`Not checked, stale (a stopped sidecar's last census would give false alarms): ${names(stale)}`);
+  if (unreadable.length > 0) notes.push(`Not checked, unreadable: ${names(unreadable)}`);
+  if (noCensus.length > 0) notes.push(`Not checked, no census in the report (CENSUS_REPORTS off, or the census poll failing): ${names(noCensus)}`);
+  const cut = check.truncated.map((shard) => `${shard.shard} (${shard.rooms}${shard.totalRooms === null ? '' : ` of ${shard.totalRooms}`} rooms)`);
+  if (cut.length > 0) notes.push(`Census cut to fit Consul (smaller rooms left out, their splits unseen): ${names(cut)}`);
+  return [...lines, ...notes.flatMap((note) => wrap(note, columns))];
 }
 
 function summaryLine(view: FleetView): string {
@@ -114,7 +128,7 @@ export function formatFleet(view: FleetView, reading: FleetReading, columns: num
     `Reports under ${reading.prefix} (stale after ${formatAge(reading.staleAfterMs)}):`,
     ...table(view.shards, columns),
     '',
-    ...splitLines(view.check),
+    ...splitLines(view.check, columns),
     '',
     summaryLine(view),
   ];

@@ -50,8 +50,8 @@ export const FLEET_HELP: readonly string[] = [
 
 /** A recursive read of hundreds of shards, each near Consul's 512 KiB limit, base64 in JSON. */
 const READ_LIMIT_BYTES = 256 * 1024 * 1024;
-/** Consul encodes a large tree in one go; a few seconds for a few hundred large values. */
-const READ_TIMEOUT_MS = 30_000;
+/** Consul encodes a large tree in one go: seconds for a few hundred values near the limit, more on a busy host. */
+const READ_TIMEOUT_MS = 60_000;
 /** When stdout is no terminal and COLUMNS is unset. */
 const DEFAULT_COLUMNS = 120;
 

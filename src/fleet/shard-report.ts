@@ -1,3 +1,4 @@
+import { isRoom, type CensusRoom } from '../collect/census';
 import type { KvEntry } from '../consul/client';
 
 /**
@@ -8,15 +9,13 @@ import type { KvEntry } from '../consul/client';
  * a time, a health and a status is not a report, and says why.
  */
 
-/** A census room as the split check needs it: its name as prosody gives it, and who is in it. */
-export interface CensusEntry {
-  readonly room: string;
-  /** -1 when only the focus is left. */
-  readonly participants: number;
-}
-
 export interface ShardCensus {
-  readonly rooms: readonly CensusEntry[];
+  /**
+   * The rooms as parsed (names as prosody gives them; participants -1 when
+   * only the focus is left), not copied: a fleet of large shards holds
+   * hundreds of thousands.
+   */
+  readonly rooms: readonly CensusRoom[];
   /** The publisher cut the census to fit Consul's value limit, keeping the largest rooms. */
   readonly truncated: boolean;
   /** The shard's full count of rooms (`censusRooms`); null when the report does not say (an original sidecar). */
@@ -82,14 +81,7 @@ function censusOf(report: Json): ShardCensus | null {
   // The publisher writes `census: []` when it has no census to send; only
   // `censusRooms` tells an empty census from none (an original's non-empty one speaks for itself).
   if (!Array.isArray(list) || (list.length === 0 && totalRooms === null)) return null;
-  const rooms: CensusEntry[] = [];
-  for (const entry of list as unknown[]) {
-    if (!isObject(entry)) continue;
-    const { room_name: room, participants } = entry;
-    if (typeof room === 'string' && typeof participants === 'number' && Number.isInteger(participants) && participants >= -1) {
-      rooms.push({ room, participants });
-    }
-  }
+  const rooms = (list as unknown[]).filter(isRoom);
   return { rooms, truncated: report.censusTruncated === true, totalRooms, malformed: list.length - rooms.length };
 }
 

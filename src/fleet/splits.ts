@@ -36,6 +36,41 @@ export interface SplitCheck {
   readonly truncated: readonly { readonly shard: string; readonly rooms: number; readonly totalRooms: number | null }[];
 }
 
+/** The participants of a live room in a census (the first listing, as the check saw it first). */
+function participantsIn(census: ShardCensus | undefined, room: string): number {
+  return census?.rooms.find((entry) => entry.room_name === room && entry.participants >= 1)?.participants ?? 0;
+}
+
+/**
+ * Every live room found in two or more censuses: where (index into
+ * `censuses`) and with how many participants, in the order seen.
+ */
+function roomsOnSeveralShards(censuses: readonly ShardCensus[]): Map<string, { at: number; participants: number }[]> {
+  // Most rooms are on one shard: a room costs a number until it is seen on
+  // a second one (a fleet of large shards has hundreds of thousands).
+  const firstSeen = new Map<string, number>();
+  const places = new Map<string, { at: number; participants: number }[]>();
+  censuses.forEach((census, at) => {
+    for (const { room_name: room, participants } of census.rooms) {
+      if (participants < 1) continue;
+      const first = firstSeen.get(room);
+      if (first === undefined) {
+        firstSeen.set(room, at);
+        continue;
+      }
+      // A room listed twice in one census is one conference, not a split.
+      if (first === at) continue;
+      let seen = places.get(room);
+      if (seen === undefined) {
+        seen = [{ at: first, participants: participantsIn(censuses[first], room) }];
+        places.set(room, seen);
+      }
+      if (seen[seen.length - 1]?.at !== at) seen.push({ at, participants });
+    }
+  });
+  return places;
+}
+
 export function findSplits(shards: readonly FleetShard[]): SplitCheck {
   const leftOut: { shard: string; why: LeftOutWhy }[] = [];
   const compared: { shard: ReadableShard; census: ShardCensus }[] = [];
@@ -46,22 +81,11 @@ export function findSplits(shards: readonly FleetShard[]): SplitCheck {
     else compared.push({ shard, census: shard.census });
   }
 
-  // Each room's places are told apart by the report's key: a room listed
-  // twice in one census is one conference, not a split.
-  const live = new Map<string, { key: string; shard: SplitShard }[]>();
-  for (const { shard, census } of compared) {
-    for (const { room, participants } of census.rooms) {
-      if (participants < 1) continue;
-      const seen = live.get(room);
-      if (seen === undefined) live.set(room, [{ key: shard.key, shard: { shard: shard.shard, participants } }]);
-      else if (!seen.some((where) => where.key === shard.key)) seen.push({ key: shard.key, shard: { shard: shard.shard, participants } });
-    }
-  }
-  const splits: SplitRoom[] = [];
-  for (const [room, where] of live) {
-    if (where.length < 2) continue;
-    splits.push({ room, shards: where.map((place) => place.shard).sort((a, b) => byName(a.shard, b.shard)) });
-  }
+  const places = roomsOnSeveralShards(compared.map(({ census }) => census));
+  const splits: SplitRoom[] = [...places].map(([room, seen]) => ({
+    room,
+    shards: seen.map(({ at, participants }) => ({ shard: compared[at]?.shard.shard ?? '', participants })).sort((a, b) => byName(a.shard, b.shard)),
+  }));
   splits.sort((a, b) => byName(a.room, b.room));
 
   const truncated = compared

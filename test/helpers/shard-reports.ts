@@ -1,6 +1,9 @@
 import type { CensusRoom } from '../../src/collect/census';
+import { decideAfterPoll } from '../../src/decide/decide';
+import { FRESH_MEMORY } from '../../src/decide/flap';
 import type { Report } from '../../src/decide/report';
 import { CONSUL_VALUE_LIMIT, reportValue } from '../../src/react/consul-reports';
+import { samples, SETTINGS } from './samples';
 
 /**
  * Literal shard reports for the fleet tests, written as the publisher
@@ -8,36 +11,13 @@ import { CONSUL_VALUE_LIMIT, reportValue } from '../../src/react/consul-reports'
  * daemon really puts in Consul.
  */
 
-/** A healthy, ready shard's report made at `time` (ms since the epoch). */
+/**
+ * A shard's report made at `time` (ms since the epoch) by the daemon's own
+ * rules from healthy, ready samples (jicofo's stats fixture: 20 participants
+ * in 4 conferences), with `overrides` on top.
+ */
 export function shardReport(time: number, overrides: Partial<Report> = {}): Report {
-  return {
-    time: new Date(time).toISOString(),
-    healthy: true,
-    healthdamped: false,
-    status: 'ready',
-    weight: '100%',
-    agentmessage: 'up ready 100%',
-    reasons: [],
-    services: {
-      jicofoHealthy: true,
-      jicofoReachable: true,
-      jicofoSoftDown: false,
-      jicofoStatusCode: 200,
-      jicofoStatusContents: '',
-      jicofoStatsReachable: true,
-      jicofoStatsStatusCode: 200,
-      prosodyHealthy: true,
-      prosodyReachable: true,
-      prosodySoftDown: false,
-      prosodyStatusCode: 200,
-      jicofoRoundTripMs: 2,
-      jicofoStatsRoundTripMs: 3,
-      prosodyRoundTripMs: 1,
-    },
-    statuses: { statusFileFound: true, statusFileContents: 'ready', statusSource: 'consul' },
-    stats: { jicofoParticipants: 10, jicofoConferences: 2 },
-    ...overrides,
-  };
+  return { ...decideAfterPoll(samples(), FRESH_MEMORY, time, SETTINGS).report, ...overrides };
 }
 
 /** A census room as mod_muc_census sends it. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EXIT, helpText, parseArgs, runCli } from '../../src/cli/cli';
 import { fleetPrefix, parseFleetArgs, runFleet } from '../../src/cli/fleet';
-import { fleetJson, formatAge, formatFleet, type FleetReading } from '../../src/cli/fleet-format';
+import { fleetJson, formatAge, formatFleet, wrap, type FleetReading } from '../../src/cli/fleet-format';
 import type { CensusRoom } from '../../src/collect/census';
 import { loadConfig, type Config } from '../../src/config/config';
 import type { ConsulClient, ConsulEndpoint, KvEntry, TreeRead } from '../../src/consul/client';
@@ -40,10 +40,10 @@ describe('fleet: one shard\'s report', () => {
     assert.equal(shard.stale, false);
     assert.deepEqual(
       [shard.healthy, shard.status, shard.weight, shard.participants, shard.conferences, shard.reasons],
-      [false, 'drain', '0%', 10, 2, ['jicofo down (HTTP 500)']],
+      [false, 'drain', '0%', 20, 4, ['jicofo down (HTTP 500)']],
     );
     assert.deepEqual(shard.census, {
-      rooms: [{ room: 'a@conference.example.com', participants: 3 }, { room: 'b@conference.example.com', participants: -1 }],
+      rooms: [room('a@conference.example.com', 3), room('b@conference.example.com', -1)],
       truncated: false,
       totalRooms: 2,
       malformed: 0,
@@ -73,7 +73,7 @@ describe('fleet: one shard\'s report', () => {
     const original = { time: new Date(NOW - 2000).toISOString(), healthy: false, status: 'ready', weight: '0%', stats: { jicofoParticipants: null }, census: [room('x', 2)] };
     const shard = readable({ key: 'signal-report/prod/old', value: JSON.stringify(original) });
     assert.deepEqual([shard.reasons, shard.participants, shard.conferences], [[], null, null]);
-    assert.deepEqual(shard.census, { rooms: [{ room: 'x', participants: 2 }], truncated: false, totalRooms: null, malformed: 0 });
+    assert.deepEqual(shard.census, { rooms: [room('x', 2)], truncated: false, totalRooms: null, malformed: 0 });
   });
 
   it('skips census entries that are not rooms and counts them', () => {
@@ -208,8 +208,8 @@ describe('fleet: the view and its summary', () => {
       healthy: 2,
       unhealthy: 1,
       draining: 1,
-      participants: 50,
-      conferences: 5,
+      participants: 60,
+      conferences: 7,
       splits: 1,
     });
   });
@@ -240,9 +240,9 @@ describe('fleet: text output', () => {
       [
         'Reports under signal-report/prod/ (stale after 3m00s):',
         'SHARD    AGE          HEALTHY  STATUS  WEIGHT  PART  CONF  REASONS',
-        'shard-a  4s           yes      ready   100%      10     2',
-        'shard-b  12s          yes      drain   0%        10     2  status drain (from Consul)',
-        'shard-c  3m12s STALE  NO       ready   100%      10     2  jicofo down (HTTP 500)',
+        'shard-a  4s           yes      ready   100%      20     4',
+        'shard-b  12s          yes      drain   0%        20     4  status drain (from Consul)',
+        'shard-c  3m12s STALE  NO       ready   100%      20     4  jicofo down (HTTP 500)',
         'shard-d  -            -        -       -          -     -  UNREADABLE: not JSON: "not json"',
         '',
         'SPLIT: 1 room live on two or more shards at once (participants in brackets):',
@@ -250,7 +250,7 @@ describe('fleet: text output', () => {
         'Not checked, stale (a stopped sidecar\'s last census would give false alarms): shard-c',
         'Not checked, unreadable: shard-d',
         '',
-        '4 shards: 2 healthy, 1 draining, 1 stale, 1 unreadable; 20 participants in 4 conferences',
+        '4 shards: 2 healthy, 1 draining, 1 stale, 1 unreadable; 40 participants in 8 conferences',
         '',
       ].join('\n'),
     );
@@ -258,7 +258,7 @@ describe('fleet: text output', () => {
 
   it('cuts only the reasons to fit the terminal', () => {
     const lines = formatFleet(view, READING, 85).split('\n');
-    assert.equal(lines.find((line) => line.startsWith('shard-b')), 'shard-b  12s          yes      drain   0%        10     2  status drain (from Consul)');
+    assert.equal(lines.find((line) => line.startsWith('shard-b')), 'shard-b  12s          yes      drain   0%        20     4  status drain (from Consul)');
     assert.equal(lines.find((line) => line.startsWith('shard-d')), 'shard-d  -            -        -       -          -     -  UNREADABLE: not JSON: "no…');
     const narrow = formatFleet(view, READING, 20).split('\n').find((line) => line.startsWith('shard-b'));
     assert.match(narrow ?? '', / {2}status drain \(from Cons…$/, 'the reasons keep some room on a very narrow terminal');
@@ -274,12 +274,25 @@ describe('fleet: text output', () => {
     );
     const text = formatFleet(cut, READING, 120);
     assert.match(text, /^No split conferences in the census of 2 shards\.$/m);
-    assert.match(text, /^Census of big cut to fit Consul \(\d+ of 50 rooms, the largest kept\): a split of a smaller room there can be missed$/m);
+    assert.match(text, /^Census cut to fit Consul \(smaller rooms left out, their splits unseen\): big \(\d+ of 50 rooms\)$/m);
   });
 
-  it('names at most eight shards in a note', () => {
-    const many = readFleet(Array.from({ length: 11 }, (_, at) => published(`s${at}`, shardReport(1000), [])), CLOCK);
-    assert.match(formatFleet(many, READING, 120), /: s0, s1, s2, s3, s4, s5, s6, s7 and 3 more$/m);
+  it('names at most eight shards in a note, and wraps notes to the terminal', () => {
+    const many = readFleet(Array.from({ length: 11 }, (_, at) => published(`shard${at}`, shardReport(1000), [])), CLOCK);
+    const text = formatFleet(many, READING, 60);
+    assert.match(
+      text,
+      new RegExp(
+        [
+          '^Not checked, stale \\(a stopped sidecar\'s last census would',
+          '  give false alarms\\): shard0, shard1, shard2, shard3,',
+          '  shard4, shard5, shard6, shard7 and 3 more$',
+        ].join('\n'),
+        'm',
+      ),
+    );
+    assert.deepEqual(wrap('one two three', 80), ['one two three']);
+    assert.deepEqual(wrap('a-very-long-word b', 5), ['a-very-long-word', '  b']);
   });
 });
 
@@ -306,8 +319,8 @@ describe('fleet: --json', () => {
       healthy: true,
       status: 'ready',
       weight: '100%',
-      participants: 10,
-      conferences: 2,
+      participants: 20,
+      conferences: 4,
       reasons: ['a reason far longer than any terminal column would hold, kept whole'.repeat(3)],
       census: { rooms: 2, liveRooms: 1, truncated: false, totalRooms: 2, malformed: 0 },
       report: undefined,
