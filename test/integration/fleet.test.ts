@@ -173,6 +173,18 @@ describe('signal-sidecar fleet against a real Consul', () => {
     assert.match(stale.stdout, /^Not checked, stale .*: q1, q2$/m);
   }));
 
+  it('a reader that stops early (| head) drops the rest of the output, nothing more: exit 4, no error', withConsul(async (agent) => {
+    // Two shards with the same 3,000 live rooms: 3,000 split lines, far more than a pipe holds.
+    for (const name of ['b1', 'b2']) await agent.put(`signal-report/big/${name}`, publishedValue(shardReport(Date.now()), manyRooms(3000, 'same')));
+    const result = await run('bash', ['-c', `"$0" "$1" fleet signal-report/big/ | head -1; echo "exit \${PIPESTATUS[0]}" >&2`, process.execPath, DAEMON], {
+      env: cliEnv(agent),
+      cwd: tmpdir(),
+      timeoutMs: 30_000,
+    });
+    assert.equal(result.stdout, 'Reports under signal-report/big/ (stale after 3m00s):\n');
+    assert.equal(result.stderr, 'exit 4\n', 'no EPIPE, and the code of what was found');
+  }));
+
   it('exit 1 with one line when nothing is under the prefix or Consul does not answer; 2 without a prefix to read', withConsul(async (agent) => {
     const empty = await fleet(cliEnv(agent), 'signal-report/nowhere/');
     assert.equal(empty.code, 1);
