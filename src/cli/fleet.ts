@@ -41,12 +41,13 @@ export interface FleetIo {
 /** For `--help`, under the commands. */
 export const FLEET_HELP: readonly string[] = [
   '  fleet [PREFIX]          the shards\' reports in Consul (CONSUL_REPORTS), one line each: age, health, status,',
-  '                          weight, participants, conferences, why; stale when older than three times',
-  '                          the CONSUL_REPORTS_INTERVAL here (or --stale-after SECONDS); then the rooms live on',
-  '                          two shards at once in their census (CENSUS_REPORTS). PREFIX: by default the folder',
-  '                          of CONSUL_REPORT_KEY (signal-report/prod/ for signal-report/prod/shard1), read with',
-  '                          the CONSUL_* settings and token here. --json: one object for scripts',
-]
+  '                          weight, participants, conferences, why; a report older than three times this',
+  '                          configuration\'s CONSUL_REPORTS_INTERVAL is stale (or --stale-after SECONDS). Then',
+  '                          the rooms live on two shards at once in their census (CENSUS_REPORTS): split.',
+  '                          PREFIX: by default the folder of CONSUL_REPORT_KEY (signal-report/prod/ for',
+  '                          signal-report/prod/shard1); read with this configuration\'s CONSUL_* settings and',
+  '                          token. --json: one object for scripts',
+];
 
 /** A recursive read of hundreds of shards, each near Consul's 512 KiB limit, base64 in JSON. */
 const READ_LIMIT_BYTES = 256 * 1024 * 1024;

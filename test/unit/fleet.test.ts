@@ -366,7 +366,7 @@ describe('fleet: arguments', () => {
   it('is in --help with its default PREFIX and its exit code', () => {
     const help = helpText();
     assert.match(help, /^ {2}fleet \[PREFIX\] +the shards' reports in Consul/m);
-    assert.match(help, /by default the folder\n +of CONSUL_REPORT_KEY/);
+    assert.match(help, /PREFIX: by default the folder of CONSUL_REPORT_KEY/);
     assert.match(help, /^4 `fleet` found split conferences\.$/m);
     assert.equal(EXIT.splits, 4);
   });
