@@ -16,8 +16,13 @@ const SHUTDOWN_LIMIT_MS = 1500;
 
 /** `signal-sidecar <command>`: the operator's command line (src/cli/). */
 function runCommand(args: readonly string[], env: Environment, file: ConfigFile): void {
+  // A reader that stops early (`fleet --json | head`) closes the pipe: the
+  // rest of the output is dropped, and the command still ends with its code.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
   const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
-  runCli(args, { env, file, stdout: write(process.stdout), stderr: write(process.stderr) }).then(
+  runCli(args, { env, file, stdout: write(process.stdout), stderr: write(process.stderr), columns: process.stdout.columns }).then(
     (code) => {
       process.exitCode = code;
     },

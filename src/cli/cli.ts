@@ -5,6 +5,7 @@ import { writeStatusFile } from '../collect/status-file';
 import { consulFileProblems } from '../consul/credentials';
 import { loadConfig, VARIABLES, type Config, type Environment } from '../config/config';
 import type { ConfigFile } from '../config/config-file';
+import { FLEET_HELP, parseFleetArgs, runFleet, type FleetArgs, type FleetOutcome } from './fleet';
 
 /**
  * The operator's command line: `signal-sidecar <command>`. Everything here
@@ -22,7 +23,11 @@ export const EXIT = {
   usage: 2,
   /** The status file was written (or nothing was to be written) but the daemon did not answer as expected. */
   unconfirmed: 3,
+  /** `fleet`: the reports were read, and rooms are live on two shards at once. */
+  splits: 4,
 } as const;
+
+const FLEET_EXIT: Readonly<Record<FleetOutcome, number>> = { ok: EXIT.ok, splits: EXIT.splits, failed: EXIT.failed, usage: EXIT.usage };
 
 export const STATUS_WORDS = ['ready', 'drain', 'maint'] as const;
 export type StatusWord = (typeof STATUS_WORDS)[number];
@@ -34,6 +39,7 @@ export type Command =
   | { readonly kind: 'config-template' }
   | { readonly kind: 'status' }
   | { readonly kind: 'set'; readonly word: StatusWord }
+  | { readonly kind: 'fleet'; readonly args: FleetArgs }
   | { readonly kind: 'usage-error'; readonly message: string };
 
 export interface CliIo {
@@ -47,6 +53,8 @@ export interface CliIo {
   readonly fetchReport?: (url: string) => Promise<FetchedReport>;
   /** How long `drain|ready|maint` waits for the daemon to show the new word. */
   readonly confirmWithinMs?: number;
+  /** The terminal's width, when stdout is one. */
+  readonly columns?: number | undefined;
 }
 
 export interface FetchedReport {
@@ -76,6 +84,7 @@ export interface ReportView {
 const PROGRAM = 'signal-sidecar';
 
 export function parseArgs(argv: readonly string[]): Command {
+  if (argv[0] === 'fleet') return parseFleetArgs(argv.slice(1));
   if (argv.length !== 1) {
     return { kind: 'usage-error', message: argv.length === 0 ? 'no command given' : `expected one command, got: ${argv.join(' ')}` };
   }
@@ -123,6 +132,7 @@ export function helpText(): string {
     'Without a command, runs the daemon. Commands:',
     '  ready | drain | maint   write the word to STATUS_PATH (atomically) and show what the daemon then reports',
     '  status                  show the daemon\'s current report: health, status, weight, participants, why',
+    ...FLEET_HELP,
     '  --check-config          check the configuration; exit 0, or 1 listing every problem',
     '  --config-template       print a configuration file with every variable commented out at its default',
     '  --version, -V           print the version',
@@ -141,8 +151,10 @@ export function helpText(): string {
       (variable) => `  ${variable.name.padEnd(width)}  ${variable.meaning} [${defaultLabel(variable)}]`,
     ),
     '',
-    `Exit codes: ${EXIT.ok} done; ${EXIT.failed} failed (bad configuration, file not written, node unhealthy for \`status\`);`,
-    `${EXIT.usage} usage error; ${EXIT.unconfirmed} the daemon did not answer or did not show the change.`,
+    `Exit codes: ${EXIT.ok} done; ${EXIT.failed} failed (bad configuration, file not written, node unhealthy for \`status\`;`,
+    '  for `fleet`: Consul unreachable or refusing (403), or no report under PREFIX);',
+    `${EXIT.usage} usage error; ${EXIT.unconfirmed} the daemon did not answer or did not show the change;`,
+    `${EXIT.splits} \`fleet\` found split conferences.`,
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -341,6 +353,14 @@ const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(do
 const CONFIRM_POLL_MS = 50;
 const REQUEST_TIMEOUT_MS = 2000;
 
+/** The configuration the daemon would run with; undefined after saying what is wrong with it. */
+function configOf(io: CliIo): Config | undefined {
+  const loaded = loadConfig(io.env);
+  const problems = [...(io.file?.problems ?? []), ...loaded.problems];
+  for (const problem of problems) io.stderr(`${PROGRAM}: bad configuration: ${problem}\n`);
+  return problems.length === 0 ? loaded.config : undefined;
+}
+
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const command = parseArgs(argv);
   switch (command.kind) {
@@ -362,18 +382,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       io.stderr(result.stderr);
       return result.code;
     }
+    case 'fleet': {
+      const config = configOf(io);
+      return config === undefined ? EXIT.failed : FLEET_EXIT[await runFleet(command.args, config, io)];
+    }
     case 'status':
     case 'set':
       break;
   }
 
-  const loaded = loadConfig(io.env);
-  const problems = [...(io.file?.problems ?? []), ...loaded.problems];
-  const config = problems.length === 0 ? loaded.config : undefined;
-  if (config === undefined) {
-    for (const problem of problems) io.stderr(`${PROGRAM}: bad configuration: ${problem}\n`);
-    return EXIT.failed;
-  }
+  const config = configOf(io);
+  if (config === undefined) return EXIT.failed;
   const fetchReport = io.fetchReport ?? defaultFetchReport;
   const url = reportUrl(config);
 

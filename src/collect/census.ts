@@ -25,7 +25,8 @@ export interface Census {
 
 export type CensusSample = ParsedSample<Census>;
 
-function isRoom(entry: unknown): entry is CensusRoom {
+/** One census entry as mod_muc_census writes a room (the fleet reader checks published ones with it too). */
+export function isRoom(entry: unknown): entry is CensusRoom {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return false;
   const room = entry as Record<string, unknown>;
   return (
