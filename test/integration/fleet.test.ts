@@ -16,15 +16,15 @@ import { manyRooms, publishedValue, room, shardReport } from '../helpers/shard-r
  * daemons publishing their reports and census.
  */
 
-let binary: Promise<{ path: string } | { skip: string }> | undefined;
+let binary: { path: string } | { skip: string } | undefined;
 /** Fetched once for every suite here (scripts/fetch-consul.sh caches it). */
-const consulPath = (): Promise<{ path: string } | { skip: string }> => (binary ??= consulBinary());
+const consulPath = (): { path: string } | { skip: string } => (binary ??= consulBinary());
 
 /** A suite's Consul, started in `before`, or why there is none on this machine. */
 function consulSuite(options: { masterToken?: string } = {}) {
   const suite: { agent: ConsulAgent | undefined; skip: string } = { agent: undefined, skip: '' };
   before(async () => {
-    const found = await consulPath();
+    const found = consulPath();
     if ('skip' in found) suite.skip = found.skip;
     else suite.agent = await ConsulAgent.start(found.path, options);
   });
