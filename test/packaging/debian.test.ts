@@ -713,16 +713,7 @@ describe('Debian package', { concurrency: false }, () => {
           const settings: BootSettings = { httpPort: await freePort(), agentPort: await freePort(), consulPort: consul.httpPort, key: `shard-states/test/${release.codename}` };
           appendFileSync(
             join(installed.root, CONFIG),
-            [
-              `HTTP_HOST=127.0.0.1`,
-              `TCP_HOST=127.0.0.1`,
-              `HTTP_PORT=${settings.httpPort}`,
-              `TCP_PORT=${settings.agentPort}`,
-              `JICOFO_ORIG=${fake.jicofoOrigin}`,
-              `PROSODY_ORIG=${fake.prosodyOrigin}`,
-              'POLLING_INTERVAL=0.2',
-              '',
-            ].join('\n'),
+            [`HTTP_HOST=127.0.0.1`, `TCP_HOST=127.0.0.1`, `HTTP_PORT=${settings.httpPort}`, `TCP_PORT=${settings.agentPort}`, `JICOFO_ORIG=${fake.jicofoOrigin}`, `PROSODY_ORIG=${fake.prosodyOrigin}`, 'POLLING_INTERVAL=0.2', ''].join('\n'),
           );
           writeFileSync(join(installed.root, 'usr/local/sbin/boot-check'), bootCheck(settings), { mode: 0o755 });
           writeFileSync(join(installed.root, 'etc/systemd/system/boot-check.service'), BOOT_CHECK_UNIT);

@@ -39,6 +39,14 @@ describe('status watch of a link out of its directory', () => {
     return { root, etc, state, link, watch, problems, changes: () => changes };
   };
   type Layout = ReturnType<typeof layout>;
+  const watched = async (body: (w: Layout) => Promise<void>, target?: string): Promise<void> => {
+    const w = layout(target);
+    try {
+      await body(w);
+    } finally {
+      w.watch.close();
+    }
+  };
   const seen = async (w: Layout, write: () => void): Promise<void> => {
     const before = w.changes();
     write();
@@ -52,49 +60,36 @@ describe('status watch of a link out of its directory', () => {
   };
 
   it("sees an operator's `echo drain > STATUS_PATH`, which follows the link", async () => {
-    const w = layout();
-    try {
+    await watched(async (w) => {
       await seen(w, () => writeFileSync(w.link, 'ready\n'));
       assert.deepEqual(w.problems, []);
-    } finally {
-      w.watch.close();
-    }
+    });
   });
 
   it("sees the daemon's own atomic write in the state directory (temporary file, then rename)", async () => {
-    const w = layout();
-    try {
+    await watched(async (w) => {
       await seen(w, () => {
         writeFileSync(join(w.state, '.shard-status.1.2.tmp'), 'maint\n');
         renameSync(join(w.state, '.shard-status.1.2.tmp'), join(w.state, 'shard-status'));
       });
-    } finally {
-      w.watch.close();
-    }
+    });
   });
 
   it('ignores other files of the state directory, as it does beside a plain file', async () => {
-    const w = layout();
-    try {
+    await watched(async (w) => {
       await unseen(w, () => writeFileSync(join(w.state, 'created-shard-status'), ''));
       await seen(w, () => writeFileSync(w.link, 'ready\n'));
-    } finally {
-      w.watch.close();
-    }
+    });
   });
 
   it('sees the first write through a dangling link, which creates the target', async () => {
-    const w = layout('');
-    try {
+    await watched(async (w) => {
       await seen(w, () => writeFileSync(w.link, 'ready\n'));
-    } finally {
-      w.watch.close();
-    }
+    }, '');
   });
 
   it('follows the link when it is re-pointed, and leaves the old target alone', async () => {
-    const w = layout();
-    try {
+    await watched(async (w) => {
       const other = join(w.root, 'other');
       mkdirSync(other);
       writeFileSync(join(other, 'word'), 'drain\n');
@@ -104,28 +99,22 @@ describe('status watch of a link out of its directory', () => {
       });
       await seen(w, () => writeFileSync(w.link, 'ready\n'));
       await unseen(w, () => writeFileSync(join(w.state, 'shard-status'), 'maint\n'));
-    } finally {
-      w.watch.close();
-    }
+    });
   });
 
   it('drops the second watch when the link is replaced by a plain file', async () => {
-    const w = layout();
-    try {
+    await watched(async (w) => {
       await seen(w, () => {
         writeFileSync(join(w.etc, '.shard-status.new'), 'drain\n');
         renameSync(join(w.etc, '.shard-status.new'), w.link);
       });
       await unseen(w, () => writeFileSync(join(w.state, 'shard-status'), 'ready\n'));
       await seen(w, () => writeFileSync(w.link, 'ready\n'));
-    } finally {
-      w.watch.close();
-    }
+    });
   });
 
   it("watches again, with one line about it, once the target's directory is removed and back", async () => {
-    const w = layout();
-    try {
+    await watched(async (w) => {
       rmSync(w.state, { recursive: true });
       await waitFor('one line about the lost watch', () => (w.problems.length > 0 ? true : undefined), 2000, 10);
       await sleep(RETRY_MS * 3);
@@ -136,9 +125,7 @@ describe('status watch of a link out of its directory', () => {
       await seen(w, () => writeFileSync(w.link, 'maint\n'));
       assert.equal(w.problems.length, 1, w.problems.join('\n'));
       assert.match(w.problems[0] ?? '', new RegExp(`^cannot watch ${w.state} for status file changes \\(`));
-    } finally {
-      w.watch.close();
-    }
+    });
   });
 });
 
