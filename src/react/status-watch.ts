@@ -54,6 +54,53 @@ function watchDirectory(directory: string, event: (filename: string | null) => v
   return watcher;
 }
 
+interface LinkFollower {
+  /** Points the watch at where the link leads now, or drops it. False when that directory cannot be watched (`lost` was told). */
+  follow(): boolean;
+  close(): void;
+}
+
+/**
+ * The second watch of a status file that is a link out of its directory: on
+ * the directory the link leads to, for writes through the link.
+ */
+function linkFollower(path: string, notify: () => void, lost: (where: string, error: unknown) => void): LinkFollower {
+  let followed: { readonly target: string; readonly watcher: FSWatcher } | undefined;
+  const close = (): void => {
+    followed?.watcher.close();
+    followed = undefined;
+  };
+  return {
+    follow() {
+      const target = linkedTarget(path);
+      if (target === followed?.target) return true;
+      close();
+      if (target === undefined) return true;
+      const into = dirname(target);
+      const file = basename(target);
+      try {
+        // A watch left behind (the link was re-pointed, or everything was lost) has nothing more to say.
+        const current = (): boolean => followed?.watcher === opened;
+        const opened: FSWatcher = watchDirectory(
+          into,
+          (filename) => {
+            if (current() && (filename === null || filename === file)) notify();
+          },
+          (error) => {
+            if (current()) lost(into, error);
+          },
+        );
+        followed = { target, watcher: opened };
+        return true;
+      } catch (error) {
+        lost(into, error);
+        return false;
+      }
+    },
+    close,
+  };
+}
+
 /**
  * Calls `changed` when the status file is written, replaced by rename,
  * deleted or created. It watches the directory, not the file: editors and
@@ -70,7 +117,6 @@ export function watchStatusFile(
   const directory = dirname(path);
   const name = basename(path);
   let watcher: FSWatcher | undefined;
-  let followed: { readonly target: string; readonly watcher: FSWatcher } | undefined;
   let retry: NodeJS.Timeout | undefined;
   let settle: NodeJS.Timeout | undefined;
   let closed = false;
@@ -86,45 +132,16 @@ export function watchStatusFile(
     settle = setTimeout(changed, SETTLE_MS);
   };
 
-  const stop = (): void => {
-    watcher?.close();
-    followed?.watcher.close();
-    watcher = undefined;
-    followed = undefined;
-  };
-
   const lost = (where: string, error: unknown): void => {
     stop();
     complain(where, error);
   };
+  const link = linkFollower(path, notify, lost);
 
-  /** Points the second watch at where the link leads now, or drops it. False when that directory cannot be watched. */
-  const follow = (): boolean => {
-    const target = linkedTarget(path);
-    if (target === followed?.target) return true;
-    followed?.watcher.close();
-    followed = undefined;
-    if (target === undefined) return true;
-    const into = dirname(target);
-    const file = basename(target);
-    try {
-      // A watch left behind (the link was re-pointed, or everything was lost) has nothing more to say.
-      const current = (): boolean => followed?.watcher === opened;
-      const opened: FSWatcher = watchDirectory(
-        into,
-        (filename) => {
-          if (current() && (filename === null || filename === file)) notify();
-        },
-        (error) => {
-          if (current()) lost(into, error);
-        },
-      );
-      followed = { target, watcher: opened };
-      return true;
-    } catch (error) {
-      lost(into, error);
-      return false;
-    }
+  const stop = (): void => {
+    watcher?.close();
+    watcher = undefined;
+    link.close();
   };
 
   const open = (): void => {
@@ -135,7 +152,7 @@ export function watchStatusFile(
         directory,
         (filename) => {
           if (!current() || (filename !== null && filename !== name && !linked())) return;
-          follow();
+          link.follow();
           notify();
         },
         (error) => {
@@ -147,7 +164,7 @@ export function watchStatusFile(
       complain(directory, error);
       return;
     }
-    if (!follow()) return;
+    if (!link.follow()) return;
     if (reported) changed();
     reported = false;
   };
