@@ -823,6 +823,9 @@ describe('Debian package', { concurrency: false }, () => {
     assert.equal(config, template, 'the conffile is the generated template');
     assert.match(config, /^#TCP_PORT=6060$/m);
     assert.doesNotMatch(config, /HA_PORT/);
+    for (const line of ['#CONSUL_STATUS=false', '#CONSUL_STATUS_KEY=shard-state', '#CONSUL_REPORTS=false', '#CONSUL_HOST=localhost', '#CONSUL_PORT=8500', '#CONSUL_HTTP_TOKEN_FILE=']) {
+      assert.ok(config.split('\n').includes(line), `the conffile lists ${line}`);
+    }
 
     if (!statusFileExisted) {
       assert.equal(readlinkSync(STATUS_FILE), STATE_FILE, 'the status file links into the state directory');
@@ -959,10 +962,12 @@ describe('Debian package', { concurrency: false }, () => {
     const overridden = await run(WRAPPER, ['status'], { env: { PATH: '/usr/bin:/bin', HTTP_PORT: '1' }, cwd: '/' });
     assert.equal(overridden.code, 3, 'HTTP_PORT from the environment beat the file');
 
-    appendFileSync(CONFIG, 'LOG_LEVEL=loud\n');
+    // The original package's configuration file set HA_PORT, which nothing read.
+    appendFileSync(CONFIG, 'HA_PORT=6060\nLOG_LEVEL=loud\n');
     const check = await run(WRAPPER, ['--check-config'], { env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
     assert.equal(check.code, 1);
     assert.match(check.stderr, /^problem: LOG_LEVEL="loud"/m);
+    assert.match(check.stderr, /^warning: HA_PORT=6060 is not read .*TCP_PORT$/m);
   });
 
   step('the installed daemon stops cleanly on SIGTERM', async () => {
