@@ -41,8 +41,17 @@ RUN apt-get update \
  && groupadd --system --gid 10001 signal-sidecar \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin signal-sidecar \
- && mkdir -p /etc/jitsi \
- && echo drain > /etc/jitsi/shard-status
+ && mkdir -p /etc/jitsi /var/lib/signal-sidecar \
+ && echo drain > /var/lib/signal-sidecar/shard-status \
+ && chown -R 10001:10001 /var/lib/signal-sidecar \
+ && ln -s /var/lib/signal-sidecar/shard-status /etc/jitsi/shard-status
+# The status word lives in the state directory, the one place the daemon
+# writes: with CONSUL_STATUS it keeps each Consul word there (through the link
+# /etc/jitsi/shard-status), so the word outlives a restart while Consul is
+# away. A volume there (a new one starts with the image's drain) keeps it
+# under a read-only root; without a writable place the daemon logs once that
+# it cannot keep the word, and the word still applies.
+VOLUME /var/lib/signal-sidecar
 # What the daemon needs and nothing else: the bundle, its production modules,
 # package.json (for --version), the health check, the entry point and the
 # operator's command (`docker exec NAME signal-sidecar status`).

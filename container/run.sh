@@ -6,6 +6,12 @@
 # (debian/signal-sidecar.service); MALLOC_ARENA_MAX comes from the image's ENV.
 # Arguments go to the daemon: `docker run IMAGE --help`, `... status`.
 HOOK=/usr/jitsi/pre-run.sh
+# A volume that starts empty at the state directory (a Kubernetes emptyDir,
+# a bind-mounted directory) gets the image's word: a new node starts drained.
+STATE=/var/lib/signal-sidecar/shard-status
+if [ ! -e "$STATE" ] && [ -w "${STATE%/*}" ]; then
+  echo drain > "$STATE"
+fi
 if [ -f "$HOOK" ]; then
   . "$HOOK"
 fi

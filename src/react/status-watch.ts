@@ -1,5 +1,5 @@
-import { lstatSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { lstatSync, readlinkSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /**
  * One write makes several events (truncate, write, close); they are let
@@ -13,9 +13,100 @@ export interface StatusWatch {
 }
 
 /**
+ * The file that a write through STATUS_PATH lands in, when STATUS_PATH is a
+ * link out of its own directory: the Debian package links
+ * /etc/jitsi/shard-status into /var/lib/signal-sidecar, and an operator's
+ * `echo drain > /etc/jitsi/shard-status` follows the link, so inotify tells
+ * only the target's directory. Undefined for a plain file, a missing one, or
+ * a link that stays in its directory.
+ */
+export function linkedTarget(path: string): string | undefined {
+  try {
+    if (!lstatSync(path).isSymbolicLink()) return undefined;
+    let target: string;
+    try {
+      target = realpathSync(path);
+    } catch {
+      // A dangling link: the first write through it creates its target.
+      target = resolve(dirname(path), readlinkSync(path));
+    }
+    return dirname(target) === realpathSync(dirname(path)) ? undefined : target;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * fs.watch of a directory. inotify reports the removal of the watched
+ * directory itself as one more rename and then stays silent for good, even
+ * once the directory is back: that goes to `gone`, as do the watcher's errors.
+ */
+function watchDirectory(directory: string, event: (filename: string | null) => void, gone: (error: unknown) => void): FSWatcher {
+  const inode = statSync(directory).ino;
+  const watcher = watch(directory, { persistent: false }, (kind, filename) => {
+    if (kind === 'rename' && statSync(directory, { throwIfNoEntry: false })?.ino !== inode) {
+      gone(new Error('the directory was removed or replaced'));
+      return;
+    }
+    event(filename === null ? null : filename.toString());
+  });
+  watcher.on('error', gone);
+  return watcher;
+}
+
+interface LinkFollower {
+  /** Points the watch at where the link leads now, or drops it. False when that directory cannot be watched (`lost` was told). */
+  follow(): boolean;
+  close(): void;
+}
+
+/**
+ * The second watch of a status file that is a link out of its directory: on
+ * the directory the link leads to, for writes through the link.
+ */
+function linkFollower(path: string, notify: () => void, lost: (where: string, error: unknown) => void): LinkFollower {
+  let followed: { readonly target: string; readonly watcher: FSWatcher } | undefined;
+  const close = (): void => {
+    followed?.watcher.close();
+    followed = undefined;
+  };
+  return {
+    follow() {
+      const target = linkedTarget(path);
+      if (target === followed?.target) return true;
+      close();
+      if (target === undefined) return true;
+      const into = dirname(target);
+      const file = basename(target);
+      try {
+        // A watch left behind (the link was re-pointed, or everything was lost) has nothing more to say.
+        const current = (): boolean => followed?.watcher === opened;
+        const opened: FSWatcher = watchDirectory(
+          into,
+          (filename) => {
+            if (current() && (filename === null || filename === file)) notify();
+          },
+          (error) => {
+            if (current()) lost(into, error);
+          },
+        );
+        followed = { target, watcher: opened };
+        return true;
+      } catch (error) {
+        lost(into, error);
+        return false;
+      }
+    },
+    close,
+  };
+}
+
+/**
  * Calls `changed` when the status file is written, replaced by rename,
  * deleted or created. It watches the directory, not the file: editors and
  * config tools replace the file, and a watch on the old inode would go deaf.
+ * When the file is a link out of its directory, the directory it leads to is
+ * watched too, and the second watch follows the link when it is re-pointed.
  */
 export function watchStatusFile(
   path: string,
@@ -36,42 +127,55 @@ export function watchStatusFile(
   // change in its directory may have changed it, and costs one small read.
   const linked = (): boolean => lstatSync(join(directory, name), { throwIfNoEntry: false })?.isSymbolicLink() === true;
 
-  const lost = (error: unknown): void => {
+  const notify = (): void => {
+    clearTimeout(settle);
+    settle = setTimeout(changed, SETTLE_MS);
+  };
+
+  const lost = (where: string, error: unknown): void => {
+    stop();
+    complain(where, error);
+  };
+  const link = linkFollower(path, notify, lost);
+
+  const stop = (): void => {
     watcher?.close();
     watcher = undefined;
-    complain(error);
+    link.close();
   };
 
   const open = (): void => {
     if (closed) return;
     try {
-      const inode = statSync(directory).ino;
-      watcher = watch(directory, { persistent: false }, (event, filename) => {
-        // inotify reports the removal of the watched directory itself as one
-        // more rename and then stays silent for good, even once the directory
-        // is back: notice it, and watch again when it is.
-        if (event === 'rename' && statSync(directory, { throwIfNoEntry: false })?.ino !== inode) {
-          lost(new Error('the directory was removed or replaced'));
-          return;
-        }
-        if (filename !== null && filename.toString() !== name && !linked()) return;
-        clearTimeout(settle);
-        settle = setTimeout(changed, SETTLE_MS);
-      });
-      watcher.on('error', lost);
-      if (reported) changed();
-      reported = false;
+      const current = (): boolean => watcher === opened;
+      const opened: FSWatcher = watchDirectory(
+        directory,
+        (filename) => {
+          if (!current() || (filename !== null && filename !== name && !linked())) return;
+          link.follow();
+          notify();
+        },
+        (error) => {
+          if (current()) lost(directory, error);
+        },
+      );
+      watcher = opened;
     } catch (error) {
-      complain(error);
+      complain(directory, error);
+      return;
     }
+    if (!link.follow()) return;
+    if (reported) changed();
+    reported = false;
   };
 
-  const complain = (error: unknown): void => {
+  const complain = (where: string, error: unknown): void => {
     if (!reported) {
-      problem(`cannot watch ${directory} for status file changes (${error instanceof Error ? error.message : String(error)}); changes are seen at the next poll`);
+      problem(`cannot watch ${where} for status file changes (${error instanceof Error ? error.message : String(error)}); changes are seen at the next poll`);
       reported = true;
     }
     if (!closed) {
+      clearTimeout(retry);
       retry = setTimeout(open, retryMs);
       retry.unref();
     }
@@ -83,7 +187,7 @@ export function watchStatusFile(
       closed = true;
       clearTimeout(retry);
       clearTimeout(settle);
-      watcher?.close();
+      stop();
     },
   };
 }

@@ -105,7 +105,7 @@ describe('deployment examples', { concurrency: false }, () => {
      * does not implement `network_mode: service:NAME` (both fixed in 1.0.4).
      * So Docker Compose runs it, against podman's Docker-compatible API.
      */
-    it('comes up with Docker Compose on podman: the sidecar in jicofo\'s namespace, prosody by its alias, drain from the new volume, ready by the command', async (t) => {
+    it('comes up with Docker Compose on podman: the sidecar in jicofo\'s namespace, prosody by its alias, drain from the new volume, ready by the command (no root needed)', async (t) => {
       const p = engine(t);
       if (p === undefined) return;
       const dnsname = await ensureCniDnsname();
@@ -132,11 +132,13 @@ describe('deployment examples', { concurrency: false }, () => {
       }, 30_000, 200);
       assert.equal(body.services.jicofoHealthy, true, 'jicofo on localhost:8888 of the shared namespace');
       assert.equal(body.services.prosodyHealthy, true, 'prosody at xmpp.meet.jitsi:5280 with Host meet.jitsi');
-      assert.deepEqual(body.statuses, { statusFileFound: true, statusFileContents: 'drain' }, 'the new volume starts with the image\'s drain');
+      assert.deepEqual(body.statuses, { statusFileFound: true, statusFileContents: 'drain', statusSource: 'file' }, 'the new volume starts with the image\'s drain');
       assert.equal(await agentAnswer(agentPort), 'up drain 0%\n');
-      const ready = await p(['exec', '--user', 'root', name, 'signal-sidecar', 'ready']);
+      // As the file's comment says: the state volume is the image user's to write.
+      const ready = await p(['exec', name, 'signal-sidecar', 'ready']);
       assert.equal(ready.code, 0, ready.stdout + ready.stderr);
       assert.equal(await agentAnswer(agentPort), 'up ready 100%\n');
+      assert.equal((await p.ok(['exec', name, 'readlink', '/etc/jitsi/shard-status'])).stdout.trim(), '/var/lib/signal-sidecar/shard-status', 'written through the link');
       assert.equal((await p.ok(['inspect', '--format', '{{.HostConfig.ReadonlyRootfs}}', name])).stdout.trim(), 'true');
       const down = await composeRun(['down', '--volumes', '--timeout', '5']);
       assert.equal(down.code, 0, down.stderr.slice(-2000));
@@ -200,6 +202,9 @@ describe('deployment examples', { concurrency: false }, () => {
       assert.equal(ready.body, 'OK');
       assert.deepEqual(await get(hostPorts[liveness.port] ?? 0, liveness.path), { status: 200, type: 'text/plain; charset=utf-8', body: 'OK' });
       assert.equal(await agentAnswer(hostPorts.agent ?? 0), 'up ready 100%\n', 'the word from the ConfigMap');
+      // The emptyDir: a writable place for the Consul word under the read-only root, which starts drained.
+      const state = await p(['exec', container, 'sh', '-c', 'cat /var/lib/signal-sidecar/shard-status && touch /var/lib/signal-sidecar/.written && rm /var/lib/signal-sidecar/.written && echo writable']);
+      assert.equal(state.stdout, 'drain\nwritable\n', state.stderr);
       const body = await report(hostPorts.http ?? 0);
       assert.equal(body.services.jicofoHealthy, true, 'jicofo at localhost:8888 of the pod');
       const inspected = (await p.ok(['inspect', '--format', '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{json .Config.Healthcheck}}', container])).stdout.trim();

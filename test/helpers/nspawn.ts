@@ -26,11 +26,13 @@ const HOST_OWNED = ['systemd-networkd.service', 'systemd-networkd.socket', 'syst
  * Boots `root` (a copy the caller owns) until something in it powers it off,
  * sharing the host's network so loopback servers of the test are reachable.
  * --register=no and --keep-unit: there is no systemd on the host to register
- * the container with or to create a scope for it.
+ * the container with or to create a scope for it. `readOnly` maps host files
+ * to paths in the container (a host program the check runs, say).
  */
-export function boot(root: string, timeoutMs: number): ReturnType<typeof run> {
+export function boot(root: string, timeoutMs: number, readOnly: Readonly<Record<string, string>> = {}): ReturnType<typeof run> {
   const units = join(root, 'etc/systemd/system');
   mkdirSync(units, { recursive: true });
   for (const unit of HOST_OWNED) if (!existsSync(join(units, unit))) symlinkSync('/dev/null', join(units, unit));
-  return run('systemd-nspawn', ['--quiet', '--register=no', '--keep-unit', `--directory=${root}`, '--boot', '--console=pipe'], { timeoutMs });
+  const binds = Object.entries(readOnly).map(([inside, host]) => `--bind-ro=${host}:${inside}`);
+  return run('systemd-nspawn', ['--quiet', '--register=no', '--keep-unit', `--directory=${root}`, ...binds, '--boot', '--console=pipe'], { timeoutMs });
 }

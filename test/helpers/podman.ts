@@ -230,8 +230,10 @@ export const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1
 
 export interface ContainerOptions {
   readonly env?: Readonly<Record<string, string>>;
-  /** `-v` arguments: `HOST:CONTAINER[:ro]`. */
+  /** `-v` arguments: `HOST:CONTAINER[:ro]`, or `VOLUME:CONTAINER`. */
   readonly mounts?: readonly string[];
+  /** More `podman run` options, before the image. */
+  readonly options?: readonly string[];
 }
 
 /**
@@ -243,7 +245,7 @@ export async function startContainer(podman: Podman, name: string, image: string
   podman.onClose(() => podman(['rm', '--force', '--time', '0', name]));
   const env = Object.entries(options.env ?? {}).flatMap(([variable, value]) => ['--env', `${variable}=${value}`]);
   const mounts = (options.mounts ?? []).flatMap((mount) => ['--volume', mount]);
-  await podman.ok(['run', '--detach', '--name', name, '--network=host', '--read-only', ...env, ...mounts, image]);
+  await podman.ok(['run', '--detach', '--name', name, '--network=host', '--read-only', ...env, ...mounts, ...(options.options ?? []), image]);
 }
 
 /**

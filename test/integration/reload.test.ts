@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FakeSignalNode, REPLIES } from '../../src/demo/fake-signal-node';
@@ -205,15 +205,17 @@ void describe('reload on SIGHUP', () => {
   });
 
   void it('reads the status file again on SIGHUP', async () => {
-    // The status file behind a symlink in another directory: the watch, on
-    // the link's directory, sees no write to it, and the next poll is ten
-    // minutes away. Only the reload can read it.
+    // The status file is a hard link to a file in another directory, written
+    // by that other name: inotify tells only the directory of the name
+    // written through, so the watch sees nothing, and the next poll is ten
+    // minutes away. Only the reload can read it. (A symbolic link is
+    // followed by the watch.)
     const [links, targets] = [join(scratch, `links-${serial}`), join(scratch, `targets-${serial}`)];
     mkdirSync(links);
     mkdirSync(targets);
     const target = join(targets, 'shard-status');
     writeFileSync(target, 'ready\n');
-    symlinkSync(target, join(links, 'shard-status'));
+    linkSync(target, join(links, 'shard-status'));
     const d = await start({ ...base(), POLLING_INTERVAL: '600' }, { STATUS_PATH: join(links, 'shard-status') }, { status: undefined });
     await agentSays(d, 'up ready 100%\n');
     writeFileSync(target, 'drain\n');

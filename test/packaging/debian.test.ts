@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { FakeSignalNode } from '../../src/demo/fake-signal-node';
+import { ConsulAgent, consulBinary } from '../helpers/consul';
 import { agentAnswer, freePort, get, QUICK, report, ROOT, shippedLaunch, sleep, startDaemon, waitFor, type Daemon } from '../helpers/daemon';
 import { run, runOk } from '../helpers/run';
 import { boot, bootableRoot } from '../helpers/nspawn';
@@ -29,10 +30,14 @@ const PACKAGE = 'signal-sidecar';
 const APP_DIR = '/usr/share/signal-sidecar';
 const CONFIG = '/etc/jitsi/signal-sidecar/config';
 const STATUS_FILE = '/etc/jitsi/shard-status';
+/** The service's state directory (StateDirectory=), the one place the hardened unit lets it write. */
+const STATE_DIR = '/var/lib/signal-sidecar';
+/** Where the status word lives: STATUS_FILE links to it, so the daemon can keep a Consul word there. */
+const STATE_FILE = `${STATE_DIR}/shard-status`;
 const UNIT = '/lib/systemd/system/signal-sidecar.service';
 const WRAPPER = '/usr/bin/signal-sidecar';
 /** Everything the package adds, each of which purge must take away again (the jitsi group stays). */
-const PURGED = [APP_DIR, WRAPPER, UNIT, '/etc/jitsi/signal-sidecar', '/etc/jitsi', '/var/lib/signal-sidecar', STATUS_FILE, '/etc/systemd/system/multi-user.target.wants/signal-sidecar.service'];
+const PURGED = [APP_DIR, WRAPPER, UNIT, '/etc/jitsi/signal-sidecar', '/etc/jitsi', STATE_DIR, STATUS_FILE, '/etc/systemd/system/multi-user.target.wants/signal-sidecar.service'];
 /** Written after our own install, so a run that died half-way may clean up after itself next time. */
 const TEST_MARK = '/var/lib/signal-sidecar/installed-by-packaging-test';
 /**
@@ -113,9 +118,14 @@ interface Installed {
 
 /**
  * One step of the check that runs in the booted tree: `script` is shell, run
- * as root with `$PORT` (the daemon's HTTP port) and `report` (its
- * /signal/report) at hand; its output is the step's section, which `check`
- * asserts on. The steps run in this order, each on what the ones before left.
+ * as root with `$PORT` (the daemon's HTTP port), `$AGENT` (its agent's port),
+ * `$CONSUL` (the HTTP port of the test's Consul on the host's loopback, which
+ * the container shares), `$KEY` (the status key), `report` (its
+ * /signal/report), `agent` (the agent's line), `until_agent WORD` (waits for
+ * the agent to say WORD, and says after how long), `until_file WORD` (the
+ * same for the status file) and Consul's own `consul` command at hand; its
+ * output is the step's section, which `check` asserts on. The steps run in
+ * this order, each on what the ones before left.
  */
 interface BootStep {
   readonly name: string;
@@ -164,13 +174,28 @@ dpkg-query -W -f '\${Version}\\n' nodejs
     },
   },
   {
+    name: 'link',
+    // As the package left it, and as systemd made the state directory at the start.
+    script: `stat -c '%N' ${STATUS_FILE}
+stat -c '%n %U:%G %a' ${STATE_DIR} ${STATE_FILE}`,
+    check: (section) => {
+      assert.ok(section.split('\n').includes(`'${STATUS_FILE}' -> '${STATE_FILE}'`), 'the status file links into the state directory');
+      assert.match(section, new RegExp(`^${STATE_DIR} signal-sidecar:jitsi 755$`, 'm'));
+      assert.match(section, new RegExp(`^${STATE_FILE} signal-sidecar:jitsi 644$`, 'm'), 'readable by all, the service\'s to replace');
+    },
+  },
+  {
     name: 'ready',
-    script: 'signal-sidecar ready; echo "exit=$?"; cat /etc/jitsi/shard-status',
+    script: `signal-sidecar ready; echo "exit=$?"; cat ${STATUS_FILE}
+[ -L ${STATUS_FILE} ] && echo still-a-link
+stat -c 'state file %U:%G %a' ${STATE_FILE}`,
     check: (section) => {
       assert.match(section, /^status: +ready$/m);
       assert.match(section, /^agent says: +up ready 100%$/m);
       assert.match(section, /^exit=0$/m);
       assert.match(section, /^ready$/m, 'the status file says ready');
+      assert.match(section, /^still-a-link$/m, 'the command writes through the link');
+      assert.match(section, /^state file signal-sidecar:jitsi 644$/m, 'root\'s write keeps the owner and the mode');
     },
   },
   {
@@ -185,7 +210,12 @@ dpkg-query -W -f '\${Version}\\n' nodejs
   {
     name: 'security',
     script: 'systemd-analyze security --no-pager signal-sidecar | tail -n 1',
-    check: (section) => assert.match(section, /Overall exposure level for signal-sidecar\.service: [\d.]+/),
+    check: (section) => {
+      const score = /Overall exposure level for signal-sidecar\.service: ([\d.]+)/.exec(section)?.[1];
+      assert.ok(score !== undefined, 'a score');
+      // 1.2 before the state directory: writing the Consul word costs no exposure.
+      assert.ok(Number(score) <= 1.2, `exposure ${score} is no worse than 1.2`);
+    },
   },
   {
     name: 'reload',
@@ -200,6 +230,76 @@ journalctl -u signal-sidecar -o cat --no-pager | grep 'configuration reloaded'
       assert.match(section, /^exit=0$/m, 'systemctl reload');
       assert.match(section, /configuration reloaded: PARTICIPANT_MAX 5000 → 4000/);
       assert.match(section, /^same-process$/m, 'a reload is no restart');
+    },
+  },
+  {
+    name: 'consul',
+    // Polls a minute apart from here on: a word that shows sooner came through a watch.
+    script: `consul kv put -http-addr=127.0.0.1:$CONSUL "$KEY" ready
+printf 'CONSUL_STATUS=true\\nCONSUL_HOST=127.0.0.1\\nCONSUL_PORT=%s\\nCONSUL_STATUS_KEY=%s\\nPOLLING_INTERVAL=60\\n' "$CONSUL" "$KEY" >> ${CONFIG}
+systemctl reload signal-sidecar; echo "reload=$?"
+until_agent ready
+consul kv put -http-addr=127.0.0.1:$CONSUL "$KEY" drain
+until_agent drain
+until_file drain
+[ -L ${STATUS_FILE} ] && echo still-a-link
+stat -c 'state file %U:%G %a' ${STATE_FILE}
+echo "read by nobody: $(setpriv --reuid=65534 --regid=65534 --clear-groups cat ${STATUS_FILE})"
+echo "in the state directory: $(ls -A ${STATE_DIR} | tr '\\n' ' ')"
+report | grep -o '"statusSource":"[a-z]*"'
+echo maint > ${STATUS_FILE}
+until_agent maint
+echo "not kept: $(journalctl -u signal-sidecar -o cat --no-pager | grep -c 'cannot write the Consul status word')"`,
+    check: (section) => {
+      assert.match(section, /^reload=0$/m);
+      assert.match(section, /^agent says up ready 100% after \d+ ms$/m, 'the word in Consul wins once the watch opens');
+      assert.match(section, /^agent says up drain 0% after \d+ ms$/m, 'consul kv put reaches the agent line');
+      assert.match(section, /^status file says drain after \d+ ms$/m, 'and the status file, through the link');
+      assert.match(section, /^still-a-link$/m);
+      assert.match(section, /^state file signal-sidecar:jitsi 644$/m, 'readable by all under UMask=0077');
+      assert.match(section, /^read by nobody: drain$/m);
+      assert.match(section, /^in the state directory: created-shard-status shard-status $/m, 'no temporary file left behind');
+      assert.match(section, /^"statusSource":"consul"$/m);
+      assert.match(section, /^agent says up maint 0% after \d+ ms$/m, 'an operator\'s write through the link is seen by the watch, not a poll a minute later');
+      assert.match(section, /^not kept: 0$/m);
+    },
+  },
+  {
+    name: 'unwritable',
+    // An operator's own file in place of the link: /etc stays read-only to the service.
+    // (Each put changes the word: Consul 1.8.7 ignores a put of the value it holds, no new index.)
+    script: `printf 'ready\\n' > /etc/jitsi/.shard-status.new
+mv -T /etc/jitsi/.shard-status.new ${STATUS_FILE}
+until_agent ready
+consul kv put -http-addr=127.0.0.1:$CONSUL "$KEY" maint
+until_agent maint
+consul kv put -http-addr=127.0.0.1:$CONSUL "$KEY" drain
+until_agent drain
+sleep 0.5
+echo "file: $(cat ${STATUS_FILE})"
+echo "in /etc/jitsi: $(ls -A /etc/jitsi | tr '\\n' ' ')"
+echo "not kept: $(journalctl -u signal-sidecar -o cat --no-pager | grep -c 'cannot write the Consul status word')"
+systemctl show signal-sidecar -p SubState -p NRestarts
+# Converted by hand as README.Debian says: the word goes on being kept.
+cp -p ${STATUS_FILE} ${STATE_FILE}
+chown signal-sidecar:jitsi ${STATE_FILE}
+chmod 0644 ${STATE_FILE}
+ln -s ${STATE_FILE} /etc/jitsi/.shard-status.new
+mv -T /etc/jitsi/.shard-status.new ${STATUS_FILE}
+consul kv put -http-addr=127.0.0.1:$CONSUL "$KEY" maint
+until_file maint
+echo "kept again: $(journalctl -u signal-sidecar -o cat --no-pager | grep -c 'status file written again')"`,
+    check: (section) => {
+      assert.match(section, /^agent says up ready 100% after \d+ ms$/m, 'the operator\'s newer file wins');
+      assert.match(section, /^agent says up maint 0% after \d+ ms$/m, 'the Consul word applies though it cannot be kept');
+      assert.match(section, /^agent says up drain 0% after \d+ ms$/m);
+      assert.match(section, /^file: ready$/m, 'the operator\'s file is not written');
+      assert.match(section, /^in \/etc\/jitsi: shard-status signal-sidecar $/m, 'no temporary file either');
+      assert.match(section, /^not kept: 1$/m, 'one log line for the episode');
+      assert.match(section, /^SubState=running$/m);
+      assert.match(section, /^NRestarts=0$/m, 'no crash');
+      assert.match(section, /^status file says maint after \d+ ms$/m);
+      assert.match(section, /^kept again: 1$/m);
     },
   },
   {
@@ -230,8 +330,9 @@ journalctl -u signal-sidecar -o cat --no-pager | grep 'bad configuration'`,
     script: `apt-get purge -y -q signal-sidecar > /var/log/purge.log 2>&1; echo "purge=$?"
 echo "sidecar=$(dpkg-query -W -f '\${db:Status-Abbrev}' signal-sidecar 2>/dev/null)"
 systemctl show signal-sidecar -p LoadState
-for path in ${PURGED.join(' ')}; do if [ -e "$path" ]; then echo "left: $path"; fi; done
+for path in ${PURGED.join(' ')}; do if [ -e "$path" ] || [ -L "$path" ]; then echo "left: $path"; fi; done
 getent passwd signal-sidecar && echo 'left: the user'
+find / -xdev -nouser -printf 'left: %p, owned by the removed user\\n' 2>/dev/null
 getent group jitsi > /dev/null && echo 'jitsi group kept'
 echo "nodejs=$(dpkg-query -W -f '\${db:Status-Abbrev}' nodejs)"`,
     check: (section) => {
@@ -245,13 +346,30 @@ echo "nodejs=$(dpkg-query -W -f '\${db:Status-Abbrev}' nodejs)"`,
   },
 ];
 
+/** What the check in the booted tree talks to. */
+interface BootSettings {
+  readonly httpPort: number;
+  readonly agentPort: number;
+  readonly consulPort: number;
+  readonly key: string;
+}
+
 /** Runs inside the booted tree once the service is up; leaves its findings for the host. */
-function bootCheck(port: number): string {
+function bootCheck(settings: BootSettings): string {
   return [
     '#!/bin/sh',
     'exec > /boot-check.txt 2>&1',
-    `PORT=${port}`,
+    `PORT=${settings.httpPort}`,
+    `AGENT=${settings.agentPort}`,
+    `CONSUL=${settings.consulPort}`,
+    `KEY=${settings.key}`,
     'report() { curl -s -m 2 "http://127.0.0.1:$PORT/signal/report"; echo; }',
+    // A minimal Debian has no netcat; bash's /dev/tcp reads the agent's line.
+    'agent() { bash -c \'exec 3<>"/dev/tcp/127.0.0.1/$0" && cat <&3\' "$AGENT" 2>/dev/null; }',
+    // Each waits up to 10 s and says how long it took (for the record: the timed figures are the bench's).
+    'since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }',
+    'until_agent() { t0=$(date +%s%N); until agent | grep -q " $1 " || [ "$(since "$t0")" -ge 10000 ]; do sleep 0.01; done; echo "agent says $(agent) after $(since "$t0") ms"; }',
+    `until_file() { t0=$(date +%s%N); until [ "$(cat ${STATUS_FILE})" = "$1" ] || [ "$(since "$t0")" -ge 10000 ]; do sleep 0.01; done; echo "status file says $(cat ${STATUS_FILE}) after $(since "$t0") ms"; }`,
     // The unit starts at boot; the check begins once its first poll read the status file.
     'i=0',
     `until report | grep -q '"statusFileFound":true' || [ $i -ge 150 ]; do sleep 0.1; i=$((i + 1)); done`,
@@ -314,6 +432,36 @@ async function whyNot(): Promise<string | undefined> {
   return undefined;
 }
 
+/** Anything at `path`, a dangling link included. */
+const present = (path: string): boolean => lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+
+/**
+ * The package as c3b4422 built it, as far as an upgrade from it can tell:
+ * this build's files with c3b4422's maintainer scripts
+ * (test/fixtures/debian-prelink, given the debhelper additions of this build)
+ * and a lower version. Its postinst made /etc/jitsi/shard-status a plain
+ * file, and the mark. Built once for both trees.
+ */
+async function prelinkPackage(work: string, deb: string): Promise<string> {
+  const out = join(work, `${PACKAGE}_${version}~prelink_all.deb`);
+  if (existsSync(out)) return out;
+  const dir = join(work, 'prelink');
+  rmSync(dir, { recursive: true, force: true });
+  await runOk('dpkg-deb', ['-R', deb, dir]);
+  for (const script of ['postinst', 'postrm']) {
+    const [head = '', tail = ''] = readFileSync(join(ROOT, 'debian', `${PACKAGE}.${script}`), 'utf8').split('#DEBHELPER#');
+    const built = readFileSync(join(dir, 'DEBIAN', script), 'utf8');
+    assert.ok(built.startsWith(head) && built.endsWith(tail), `the built ${script} is debian/${PACKAGE}.${script} with debhelper's additions`);
+    const added = built.slice(head.length, built.length - tail.length);
+    const before = readFileSync(join(ROOT, 'test', 'fixtures', 'debian-prelink', script), 'utf8');
+    writeFileSync(join(dir, 'DEBIAN', script), before.replace('#DEBHELPER#', added), { mode: 0o755 });
+  }
+  const control = join(dir, 'DEBIAN', 'control');
+  writeFileSync(control, readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${version}~prelink`));
+  await runOk('dpkg-deb', ['--root-owner-group', '--build', dir, out], { timeoutMs: 120_000 });
+  return out;
+}
+
 const userExists = async (name: string): Promise<boolean> => (await run('getent', ['passwd', name])).code === 0;
 const groupExists = async (name: string): Promise<boolean> => (await run('getent', ['group', name])).code === 0;
 
@@ -367,7 +515,7 @@ describe('Debian package', { concurrency: false }, () => {
     if (skip !== undefined) return;
     // Left over from a run that died: start from a machine without the package.
     if ((await installedVersion()) !== undefined) await runOk('dpkg', ['--purge', PACKAGE], { env: DPKG_ENV });
-    statusFileExisted = existsSync(STATUS_FILE);
+    statusFileExisted = present(STATUS_FILE);
     jitsiGroupExisted = await groupExists('jitsi');
     userExisted = await userExists('signal-sidecar');
     work = mkdtempSync(join(tmpdir(), 'sidecar-deb-'));
@@ -442,6 +590,9 @@ describe('Debian package', { concurrency: false }, () => {
           await body(t, tree);
         });
       };
+      after(() => {
+        if (tree !== undefined) rmSync(tree.root, { recursive: true, force: true });
+      });
 
       it(`apt install ./${PACKAGE}_*.deb pulls nodejs ${release.nodeMajor} from the ${release.codename} archive`, async (t) => {
         if (skip !== undefined) return t.skip(skip);
@@ -484,6 +635,7 @@ describe('Debian package', { concurrency: false }, () => {
         assert.match(node, new RegExp(`^v${release.nodeMajor}\\.`));
         const uid = /^signal-sidecar:x:(\d+):/m.exec(readFileSync(join(root, 'etc/passwd'), 'utf8'))?.[1];
         assert.ok(uid !== undefined, 'the package made its user');
+        assert.equal(readlinkSync(join(root, STATUS_FILE)), STATE_FILE, 'the status file links into the state directory');
         tree = { release, root, uid, nodejs, node };
       });
 
@@ -551,21 +703,26 @@ describe('Debian package', { concurrency: false }, () => {
         }
       });
 
-      inTreeIt('under systemd its unit starts drained, drains and readies through the command, stops, refuses a bad config and purges', async (t, installed) => {
+      inTreeIt('under systemd its unit starts drained, drains and readies through the command, keeps the Consul word through the link, stops, refuses a bad config and purges', async (t, installed) => {
+        const binary = await consulBinary();
+        if ('skip' in binary) return t.skip(binary.skip);
         const fake = await new FakeSignalNode().start();
+        // On the host's loopback: the booted container shares the host's network.
+        let consul: ConsulAgent | undefined;
         try {
-          const port = await freePort();
+          consul = await ConsulAgent.start(binary.path);
+          const settings: BootSettings = { httpPort: await freePort(), agentPort: await freePort(), consulPort: consul.httpPort, key: `shard-states/test/${release.codename}` };
           appendFileSync(
             join(installed.root, CONFIG),
-            [`HTTP_HOST=127.0.0.1`, `TCP_HOST=127.0.0.1`, `HTTP_PORT=${port}`, `TCP_PORT=${await freePort()}`, `JICOFO_ORIG=${fake.jicofoOrigin}`, `PROSODY_ORIG=${fake.prosodyOrigin}`, 'POLLING_INTERVAL=0.2', ''].join('\n'),
+            [`HTTP_HOST=127.0.0.1`, `TCP_HOST=127.0.0.1`, `HTTP_PORT=${settings.httpPort}`, `TCP_PORT=${settings.agentPort}`, `JICOFO_ORIG=${fake.jicofoOrigin}`, `PROSODY_ORIG=${fake.prosodyOrigin}`, 'POLLING_INTERVAL=0.2', ''].join('\n'),
           );
-          writeFileSync(join(installed.root, 'usr/local/sbin/boot-check'), bootCheck(port), { mode: 0o755 });
+          writeFileSync(join(installed.root, 'usr/local/sbin/boot-check'), bootCheck(settings), { mode: 0o755 });
           writeFileSync(join(installed.root, 'etc/systemd/system/boot-check.service'), BOOT_CHECK_UNIT);
           mkdirSync(join(installed.root, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
           symlinkSync('/etc/systemd/system/boot-check.service', join(installed.root, 'etc/systemd/system/multi-user.target.wants/boot-check.service'));
 
           const started = Date.now();
-          const booted = await boot(installed.root, 180_000);
+          const booted = await boot(installed.root, 180_000, { '/usr/local/bin/consul': binary.path });
           const seconds = ((Date.now() - started) / 1000).toFixed(1);
           const resultFile = join(installed.root, 'boot-check.txt');
           if (!existsSync(resultFile)) {
@@ -576,6 +733,7 @@ describe('Debian package', { concurrency: false }, () => {
           const sections = parseSections(output);
           t.diagnostic(`${name} under systemd: ${(sections.node ?? '').trim().replace(/\n/g, ', ')}; ${(sections.security ?? '').trim()}; booted, checked and powered off in ${seconds} s`);
           t.diagnostic(`${name} systemctl reload: ${(sections.reload ?? '').split('\n').find((line) => line.includes('configuration reloaded')) ?? '(no line)'}`);
+          t.diagnostic(`${name} Consul under the unit: ${(sections.consul ?? '').split('\n').filter((line) => / after \d+ ms$/.test(line)).join('; ')}`);
           for (const bootStep of BOOT_STEPS) {
             const section = sections[bootStep.name];
             assert.ok(section !== undefined, `the check in the booted tree reached [${bootStep.name}] (nspawn exit ${booted.code}):\n${output}`);
@@ -588,9 +746,53 @@ describe('Debian package', { concurrency: false }, () => {
           }
           assert.ok(sections.end !== undefined, 'the check ran to its end');
         } finally {
+          await consul?.stop();
           await fake.stop();
-          rmSync(installed.root, { recursive: true, force: true });
         }
+      });
+
+      inTreeIt("an upgrade from c3b4422's package turns its status file into the link, keeping the word; an operator's file is left alone", async (t, installed) => {
+        const inTree = async (script: string): Promise<string> => {
+          const result = await runInTree(installed.root, ['sh', '-c', script]);
+          assert.equal(result.code, 0, `${script}\n${result.stdout}${result.stderr}`);
+          return result.stdout;
+        };
+        const at = (path: string): string => join(installed.root, path);
+        const old = await prelinkPackage(work, deb);
+        cpSync(old, at(`var/tmp/${basename(old)}`));
+        cpSync(deb, at(`var/tmp/${basename(deb)}`));
+        // Whatever the boot left (it purges when all goes well).
+        await inTree('dpkg --purge signal-sidecar >/dev/null');
+
+        await inTree(`dpkg -i /var/tmp/${basename(old)} >/dev/null`);
+        assert.ok(lstatSync(at(STATUS_FILE)).isFile() && existsSync(at(`${STATE_DIR}/created-shard-status`)), "c3b4422's postinst made a plain file, and its mark");
+        // The operator's word, from long ago.
+        writeFileSync(at(STATUS_FILE), 'maint\n');
+        const then = new Date('2026-11-01T10:00:00Z');
+        utimesSync(at(STATUS_FILE), then, then);
+        const upgraded = await inTree(`dpkg -i /var/tmp/${basename(deb)} 2>&1`);
+        t.diagnostic(`${name}: ${/^Unpacking .*$/m.exec(upgraded)?.[0] ?? upgraded.trim()}`);
+        assert.match(upgraded, new RegExp(`over \\(${version.replace(/[.+~]/g, '\\$&')}~prelink\\)`), 'an upgrade from the pre-link package');
+        assert.equal(readlinkSync(at(STATUS_FILE)), STATE_FILE, 'now the link');
+        assert.equal(readFileSync(at(STATE_FILE), 'utf8'), 'maint\n', 'the word kept');
+        const info = statSync(at(STATE_FILE));
+        assert.equal(info.mtimeMs, then.getTime(), 'and its time, which tells it from a newer Consul word');
+        assert.equal(info.mode & 0o777, 0o644);
+        assert.equal(info.uid, Number((await inTree('id -u signal-sidecar')).trim()), 'the service\'s to replace');
+        assert.deepEqual(readdirSync(at('/etc/jitsi')).sort(), ['shard-status', 'signal-sidecar'], 'no temporary file left');
+
+        await inTree('dpkg --purge signal-sidecar >/dev/null');
+        assert.ok(!present(at(STATUS_FILE)) && !existsSync(at(STATE_DIR)), 'purge leaves no link and no state directory');
+
+        // jitsi tooling's own status file: never converted, never removed.
+        mkdirSync(at('/etc/jitsi'), { recursive: true });
+        writeFileSync(at(STATUS_FILE), 'ready\n', { mode: 0o644 });
+        await inTree(`dpkg -i /var/tmp/${basename(deb)} >/dev/null`);
+        assert.ok(lstatSync(at(STATUS_FILE)).isFile(), 'left a plain file');
+        assert.equal(readFileSync(at(STATUS_FILE), 'utf8'), 'ready\n');
+        assert.ok(!present(at(STATE_FILE)) && !present(at(`${STATE_DIR}/created-shard-status`)), 'no word and no mark of the package\'s');
+        await inTree('dpkg --purge signal-sidecar >/dev/null');
+        assert.equal(readFileSync(at(STATUS_FILE), 'utf8'), 'ready\n', 'purge keeps it');
       });
     });
   }
@@ -621,13 +823,19 @@ describe('Debian package', { concurrency: false }, () => {
     assert.equal(config, template, 'the conffile is the generated template');
     assert.match(config, /^#TCP_PORT=6060$/m);
     assert.doesNotMatch(config, /HA_PORT/);
+    for (const line of ['#CONSUL_STATUS=false', '#CONSUL_STATUS_KEY=shard-state', '#CONSUL_REPORTS=false', '#CONSUL_HOST=localhost', '#CONSUL_PORT=8500', '#CONSUL_HTTP_TOKEN_FILE=']) {
+      assert.ok(config.split('\n').includes(line), `the conffile lists ${line}`);
+    }
 
     if (!statusFileExisted) {
-      const info = statSync(STATUS_FILE);
+      assert.equal(readlinkSync(STATUS_FILE), STATE_FILE, 'the status file links into the state directory');
       assert.equal(readFileSync(STATUS_FILE, 'utf8'), 'drain\n', 'a new node starts drained');
-      assert.equal(info.uid, 0);
-      assert.equal(info.gid, Number(group[2]), 'status file group jitsi');
-      assert.equal(info.mode & 0o777, 0o644);
+      for (const [path, mode] of [[STATE_DIR, 0o755], [STATE_FILE, 0o644]] as const) {
+        const info = statSync(path);
+        assert.equal(info.uid, Number(passwd[2]), `${path} belongs to signal-sidecar`);
+        assert.equal(info.gid, Number(group[2]), `${path} group jitsi`);
+        assert.equal(info.mode & 0o777, mode, `${path} is readable by all`);
+      }
     }
   });
 
@@ -645,6 +853,9 @@ describe('Debian package', { concurrency: false }, () => {
       'SyslogIdentifier=signal-sidecar',
       'NoNewPrivileges=yes',
       'ProtectSystem=strict',
+      'StateDirectory=signal-sidecar',
+      'UMask=0077',
+      'PrivateUsers=yes',
       'ProtectHome=yes',
       'PrivateTmp=yes',
       'PrivateDevices=yes',
@@ -661,7 +872,7 @@ describe('Debian package', { concurrency: false }, () => {
       assert.ok(unit.split('\n').includes(line), `unit has ${line}`);
     }
     assert.doesNotMatch(unit, /^MemoryDenyWriteExecute=/m, "V8's JIT needs writable executable memory");
-    assert.doesNotMatch(unit, /^ReadWritePaths=/m, 'the daemon writes nothing');
+    assert.doesNotMatch(unit, /^ReadWritePaths=/m, 'the daemon writes in its state directory only');
 
     const verify = await run('systemd-analyze', ['verify', UNIT], { timeoutMs: 60_000 });
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
@@ -751,10 +962,12 @@ describe('Debian package', { concurrency: false }, () => {
     const overridden = await run(WRAPPER, ['status'], { env: { PATH: '/usr/bin:/bin', HTTP_PORT: '1' }, cwd: '/' });
     assert.equal(overridden.code, 3, 'HTTP_PORT from the environment beat the file');
 
-    appendFileSync(CONFIG, 'LOG_LEVEL=loud\n');
+    // The original package's configuration file set HA_PORT, which nothing read.
+    appendFileSync(CONFIG, 'HA_PORT=6060\nLOG_LEVEL=loud\n');
     const check = await run(WRAPPER, ['--check-config'], { env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
     assert.equal(check.code, 1);
     assert.match(check.stderr, /^problem: LOG_LEVEL="loud"/m);
+    assert.match(check.stderr, /^warning: HA_PORT=6060 is not read .*TCP_PORT$/m);
   });
 
   step('the installed daemon stops cleanly on SIGTERM', async () => {
@@ -779,7 +992,7 @@ describe('Debian package', { concurrency: false }, () => {
     assert.ok(!existsSync('/etc/jitsi/signal-sidecar'), 'config directory gone');
     assert.ok(!existsSync('/var/lib/signal-sidecar'), 'state directory gone');
     assert.ok(!existsSync('/etc/systemd/system/multi-user.target.wants/signal-sidecar.service'), 'unit no longer enabled');
-    assert.equal(existsSync(STATUS_FILE), statusFileExisted, statusFileExisted ? 'an existing status file is kept' : 'the status file it created is gone');
+    assert.equal(present(STATUS_FILE), statusFileExisted, statusFileExisted ? 'an existing status file is kept' : 'the link it created is gone');
     assert.equal(await userExists('signal-sidecar'), userExisted, 'the user it created is gone');
     assert.ok(await groupExists('jitsi'), 'the shared jitsi group stays');
   });

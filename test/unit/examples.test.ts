@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
+import { loadConfig, VARIABLES } from '../../src/config/config';
 import { ROOT } from '../helpers/daemon';
 
 /**
@@ -22,6 +23,34 @@ const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 
 const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
+/**
+ * The example as an operator who turns Consul on has it: the commented lines
+ * of its block that begins "# Consul, as Jitsi's own deployments use it"
+ * that `settings` recognises as YAML, with their "# " taken away.
+ */
+function withConsulOn(text: string, settings: RegExp): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((line) => /^\s+# Consul, as Jitsi's own deployments use it/.test(line));
+  assert.ok(start >= 0, 'the example has a commented Consul block');
+  let uncommented = 0;
+  for (let index = start + 1; index < lines.length && /^\s+#/.test(lines[index] ?? ''); index += 1) {
+    const match = settings.exec(lines[index] ?? '');
+    if (match === null) continue;
+    lines[index] = `${match[1] ?? ''}${match[2] ?? ''}`;
+    uncommented += 1;
+  }
+  assert.ok(uncommented > 0, 'the block holds settings');
+  return lines.join('\n');
+}
+
+const knownVariables = new Set<string>(Object.values(VARIABLES).map((variable) => variable.name));
+
+/** Settings that loadConfig takes without a problem, every one a variable of the daemon's. */
+function assertValidSettings(env: Record<string, string>): void {
+  for (const name of Object.keys(env)) assert.ok(knownVariables.has(name), `${name} is a variable of the daemon`);
+  assert.deepEqual(loadConfig(env).problems, []);
+}
+
 void describe('examples/compose.yaml', () => {
   const compose = parse(readFileSync(composeFile, 'utf8')) as { services: Record<string, Json>; volumes: Json };
   const sidecar = compose.services['signal-sidecar'] ?? {};
@@ -37,10 +66,23 @@ void describe('examples/compose.yaml', () => {
     assert.deepEqual(published, ['6060', '6000'], 'the sidecar\'s ports are published where its namespace lives');
   });
 
-  void it('takes the status file from a volume, on a read-only root', () => {
-    assert.deepEqual(sidecar.volumes, ['shard-status:/etc/jitsi']);
-    assert.ok('shard-status' in compose.volumes);
+  void it('keeps the status word in a volume at the state directory, on a read-only root', () => {
+    assert.deepEqual(sidecar.volumes, ['signal-sidecar-state:/var/lib/signal-sidecar']);
+    assert.ok('signal-sidecar-state' in compose.volumes);
+    assert.match(dockerfile, /^VOLUME \/var\/lib\/signal-sidecar$/m, 'where the image keeps it');
     assert.equal(sidecar.read_only, true);
+  });
+
+  void it('shows the Consul settings commented out, valid once uncommented', () => {
+    const on = parse(withConsulOn(readFileSync(composeFile, 'utf8'), /^(\s+)# ([A-Z][A-Z_]*: .*)$/)) as { services: Record<string, Json> };
+    const env = on.services['signal-sidecar']?.environment as Record<string, string>;
+    const consul = Object.fromEntries(Object.entries(env).filter(([name]) => !(name in (sidecar.environment as Json))));
+    assert.equal(consul.CONSUL_STATUS, 'true');
+    assert.equal(consul.CONSUL_REPORTS, 'true');
+    // Compose fills in ${SHARD_NAME} from the operator's environment.
+    const filled = Object.fromEntries(Object.entries(consul).map(([name, value]) => [name, value.replace('${SHARD_NAME}', 'shard-1')]));
+    assert.deepEqual([filled.CONSUL_STATUS_KEY, filled.CONSUL_REPORT_KEY], ['shard-states/prod/shard-1', 'signal-report/prod/shard-1'], 'the keys Jitsi\'s deployments use');
+    assertValidSettings(filled);
   });
 });
 
@@ -95,6 +137,31 @@ void describe('examples/kubernetes.yaml', () => {
     const configMap = documents.find((document) => document.kind === 'ConfigMap') as { metadata: { name: string }; data: Record<string, string> };
     assert.equal(volume?.configMap?.name, configMap.metadata.name);
     assert.equal(configMap.data['shard-status'], 'drain', 'a new shard starts drained, as the package and the image do');
+  });
+
+  void it('gives the daemon an emptyDir at its state directory, the one place it writes', () => {
+    const mount = (sidecar.volumeMounts as unknown as { name: string; mountPath: string; readOnly?: boolean }[]).find((candidate) => candidate.mountPath === '/var/lib/signal-sidecar');
+    assert.ok(mount !== undefined && mount.readOnly !== true);
+    const volume = pod.volumes.find((candidate) => candidate.name === mount.name) as { emptyDir?: Json } | undefined;
+    assert.ok(volume?.emptyDir !== undefined, 'an emptyDir: it outlives a restart of the container, not of the pod');
+  });
+
+  void it('shows the Consul settings commented out, valid by the same schema and keeping the word in the emptyDir once uncommented', async () => {
+    const on = parseAllDocuments(withConsulOn(readFileSync(kubeFile, 'utf8'), /^(\s+)# (- name: .*|  +\S.*)$/)).map((document) => document.toJS() as Json);
+    for (const document of on) await validate(document);
+    const spec = (on.find((document) => document.kind === 'Deployment') as typeof deployment).spec.template.spec;
+    const container = spec.containers.find((candidate) => candidate.name === 'signal-sidecar') as { env: { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[]; volumeMounts: { name: string; mountPath: string }[] };
+    const before = new Set((sidecar.env as unknown as { name: string }[]).map((variable) => variable.name));
+    const consul = container.env.filter((variable) => !before.has(variable.name));
+    const values = Object.fromEntries(consul.map((variable) => [variable.name, variable.value ?? '']));
+    assert.equal(values.CONSUL_STATUS, 'true');
+    assert.deepEqual([values.CONSUL_STATUS_KEY, values.CONSUL_REPORT_KEY], ['shard-states/prod/shard-0', 'signal-report/prod/shard-0'], 'the keys Jitsi\'s deployments use');
+    assert.equal(consul.find((variable) => variable.name === 'CONSUL_HOST')?.valueFrom?.fieldRef.fieldPath, 'status.hostIP', 'the Consul agent of the pod\'s node');
+    // The status file in the emptyDir, not the read-only ConfigMap, so the Consul word is kept.
+    const statusDir = (values.STATUS_PATH ?? '').replace(/\/[^/]+$/, '');
+    const mount = container.volumeMounts.find((candidate) => candidate.mountPath === statusDir);
+    assert.ok(spec.volumes.some((volume) => volume.name === mount?.name && volume.emptyDir !== undefined), `STATUS_PATH ${values.STATUS_PATH ?? ''} is in the emptyDir`);
+    assertValidSettings({ ...values, CONSUL_HOST: '192.0.2.1' });
   });
 
   void it('runs non-root on a read-only root with resource requests, as the image\'s user', () => {
