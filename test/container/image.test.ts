@@ -209,8 +209,8 @@ describe('container image', { concurrency: false }, () => {
   describe('with a Consul on the host network', { concurrency: false }, () => {
     let consul: ConsulAgent | undefined;
     let binary: { path: string } | { skip: string } = { skip: 'not looked for yet' };
-    before(async () => {
-      binary = await consulBinary();
+    before(() => {
+      binary = consulBinary();
     });
     after(async () => {
       await consul?.stop();

@@ -704,7 +704,7 @@ describe('Debian package', { concurrency: false }, () => {
       });
 
       inTreeIt('under systemd its unit starts drained, drains and readies through the command, keeps the Consul word through the link, stops, refuses a bad config and purges', async (t, installed) => {
-        const binary = await consulBinary();
+        const binary = consulBinary();
         if ('skip' in binary) return t.skip(binary.skip);
         const fake = await new FakeSignalNode().start();
         // On the host's loopback: the booted container shares the host's network.
