@@ -8,7 +8,8 @@ import { STATUS_READ_LIMIT, statusContents } from './status-file';
  * line within milliseconds, not after a pause and the next poll. Every rule
  * of the contract's *Consul KV* section is in this loop:
  *
- * - a new index is a new value (a write, even of the same word);
+ * - a new index is a new write (Consul gives none to a put of the value a
+ *   key already holds, so neither does the watch);
  * - the same index again is a wait that ran out: nothing happened;
  * - an index lower than the last one is a Consul restarted or rebuilt: its
  *   answer is taken as it is and the watch goes on from there; after a
