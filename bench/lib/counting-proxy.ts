@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import net from 'node:net';
 
 /**
@@ -19,10 +20,8 @@ export class CountingProxy {
 
   static async start(targetPort: number): Promise<CountingProxy> {
     const proxy = new CountingProxy(targetPort);
-    await new Promise<void>((resolve, reject) => {
-      proxy.server.once('error', reject);
-      proxy.server.listen(0, '127.0.0.1', () => resolve());
-    });
+    proxy.server.listen(0, '127.0.0.1');
+    await once(proxy.server, 'listening');
     return proxy;
   }
 
