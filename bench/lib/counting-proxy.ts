@@ -15,7 +15,8 @@ export class CountingProxy {
   private readonly server: net.Server;
 
   private constructor(private readonly targetPort: number) {
-    this.server = net.createServer((client) => this.relay(client));
+    // Half-open on both sides, so a client that ends its request first still gets the answer.
+    this.server = net.createServer({ allowHalfOpen: true }, (client) => this.relay(client));
   }
 
   static async start(targetPort: number): Promise<CountingProxy> {
@@ -41,7 +42,7 @@ export class CountingProxy {
 
   private relay(client: net.Socket): void {
     this.attempts.push(performance.now());
-    const upstream = net.connect(this.targetPort, '127.0.0.1');
+    const upstream = net.connect({ port: this.targetPort, host: '127.0.0.1', allowHalfOpen: true });
     for (const socket of [client, upstream]) {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
