@@ -7,7 +7,7 @@ import type { Raw, Settings } from '../scenarios';
 import { consulOutage, type Outage } from './outage';
 import { failureToReport, type ReportTrial } from './reports';
 import { POLL_MS, STATUS_KEY, agentUntil, says, startUnderTest, stopUnderTest, type UnderTest } from './sidecars';
-import { fileWrites, fromAnswer, fromSent, kvWrites, putStatus, type TimedWrite } from './writes';
+import { consulPart, fileWrites, fromAnswer, fromSent, kvWrites, putStatus, sidecarPart, type TimedWrite } from './writes';
 
 /**
  * `consul`: a real Consul, the built daemon with CONSUL_STATUS and
@@ -101,6 +101,8 @@ function figures(measured: Measured, sides: readonly UnderTest[], settings: Sett
   return [
     row('consul:kv', `KV write answered → agent line has the word (${kv.length} writes, POLLING_INTERVAL ${POLL_MS / 1000})`, 'ms', each((i) => fromAnswer(kv, i)), 'pairs', '≤ 50 median, ≤ 100 worst', (ours) => ours.median <= 50 && ours.max <= 100),
     row('consul:kv-sent', '  same, from just before the PUT', 'ms', each((i) => fromSent(kv, i)), 'pairs'),
+    row('consul:kv-consul', '  of which: write answered → Consul answers the watch (at the relay)', 'ms', each((i) => consulPart(kv, i)), 'pairs'),
+    row('consul:kv-sidecar', '  and: that answer → agent line (the sidecar)', 'ms', each((i) => sidecarPart(kv, i)), 'pairs'),
     row('consul:file', `status file replaced (rename) → agent line, same run (${file.length} writes)`, 'ms', each((i) => fromAnswer(file, i)), 'pairs'),
     row('consul:report', 'jicofo 500 → report in Consul says "healthy":false', 's', report((trial) => trial.faultToReportMs / 1000), 'medians'),
     row('consul:report-change', '  from the agent line saying down', 'ms', report((trial) => trial.verdictToReportMs), 'medians', '≤ 1000 worst', (ours) => ours.max <= 1000),
@@ -121,6 +123,7 @@ function rawFigures(measured: Measured, sides: readonly UnderTest[], other: Othe
     words: writes.map((write) => write.word),
     fromAnswerMs: fromAnswer(writes, index),
     fromSentMs: fromSent(writes, index),
+    ...(writes.some((write) => write.watchAnsweredAt !== undefined) ? { consulMs: consulPart(writes, index), sidecarMs: sidecarPart(writes, index) } : {}),
   });
   return {
     other: other?.text ?? null,

@@ -19,6 +19,8 @@ export interface TimedWrite {
   /** When the write was answered (Consul's HTTP answer; the rename's return for a file). */
   readonly answeredAt: number;
   readonly seenAt: readonly number[];
+  /** KV writes: when Consul's answer to each sidecar's watch passed its relay. */
+  readonly watchAnsweredAt?: readonly number[];
 }
 
 /** Milliseconds from the answer (or from just before the write) to each sidecar's agent line. */
@@ -62,9 +64,17 @@ async function inTurn(n: number, sidecars: readonly UnderTest[], write: (word: s
   return writes;
 }
 
-export function kvWrites(consul: ConsulAgent, sidecars: readonly UnderTest[], n: number, log: (line: string) => void): Promise<TimedWrite[]> {
-  return inTurn(n, sidecars, (word) => putStatus(consul, word), log, 'KV write');
+/** A read of the status key: the watch's blocking query (the key's slashes may be escaped). */
+const readsStatusKey = (requestLine: string): boolean => requestLine.startsWith('GET ') && decodeURIComponent(requestLine).includes(`/v1/kv/${STATUS_KEY}`);
+
+export async function kvWrites(consul: ConsulAgent, sidecars: readonly UnderTest[], n: number, log: (line: string) => void): Promise<TimedWrite[]> {
+  const writes = await inTurn(n, sidecars, (word) => putStatus(consul, word), log, 'KV write');
+  return writes.map((write) => ({ ...write, watchAnsweredAt: sidecars.map((sidecar) => sidecar.proxy.firstReply(write.sentAt, readsStatusKey)) }));
 }
+
+/** Milliseconds from the write's answer to Consul's answer to the watch, and from there to the agent line. */
+export const consulPart = (writes: readonly TimedWrite[], index: number): number[] => writes.map((write) => (write.watchAnsweredAt?.[index] ?? Infinity) - write.answeredAt);
+export const sidecarPart = (writes: readonly TimedWrite[], index: number): number[] => writes.map((write) => (write.seenAt[index] ?? Infinity) - (write.watchAnsweredAt?.[index] ?? Infinity));
 
 export function fileWrites(sidecars: readonly UnderTest[], n: number, log: (line: string) => void): Promise<TimedWrite[]> {
   return inTurn(n, sidecars, (word) => sidecars.forEach((sidecar) => writeStatus(sidecar.daemon, word)), log, 'status file');

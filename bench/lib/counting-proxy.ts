@@ -6,11 +6,26 @@ import net from 'node:net';
  * made to it: how often a client tries to reach that server, also while
  * nothing listens behind the relay. When the server is gone, the client's
  * connection is reset at once, as close as a relay can come to the refusal
- * the client would meet without it.
+ * the client would meet without it. It also notes when each HTTP request
+ * passed and when the server's bytes came back, which splits a client's
+ * reaction time into the server's part and the client's.
  */
+
+/** One HTTP exchange seen on a relayed connection: its request line, and the server's bytes after it. */
+export interface Exchange {
+  readonly requestLine: string;
+  readonly sentAt: number;
+  /** performance.now() of each chunk the server sent back before the next request. */
+  readonly replies: number[];
+}
+
+/** The start of an HTTP/1 request (a chunk that does not start so is the rest of one). */
+const REQUEST_LINE = /^[A-Z]+ \S+ HTTP\/1\.[01]/;
+
 export class CountingProxy {
   /** performance.now() of each connection accepted. */
   readonly attempts: number[] = [];
+  readonly exchanges: Exchange[] = [];
   private readonly sockets = new Set<net.Socket>();
   private readonly server: net.Server;
 
@@ -28,6 +43,12 @@ export class CountingProxy {
 
   get port(): number {
     return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** The first bytes the server sent at or after `since` in answer to a request whose line satisfies `wanted`. */
+  firstReply(since: number, wanted: (requestLine: string) => boolean): number {
+    const times = this.exchanges.filter((exchange) => wanted(exchange.requestLine)).flatMap((exchange) => exchange.replies.filter((at) => at >= since));
+    return times.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...times);
   }
 
   /** Connections accepted from `from` (inclusive) to `to` (exclusive), in performance.now() time. */
@@ -50,6 +71,14 @@ export class CountingProxy {
     // What the client sends before the server took the connection waits in the socket.
     client.pipe(upstream);
     upstream.pipe(client);
+    let exchange: Exchange | undefined;
+    client.on('data', (chunk: Buffer) => {
+      const line = chunk.toString('latin1', 0, Math.min(chunk.length, 2048)).split('\r\n')[0] ?? '';
+      if (!REQUEST_LINE.test(line)) return;
+      exchange = { requestLine: line, sentAt: performance.now(), replies: [] };
+      this.exchanges.push(exchange);
+    });
+    upstream.on('data', () => exchange?.replies.push(performance.now()));
     upstream.once('error', () => {
       if (!client.destroyed) client.resetAndDestroy();
     });

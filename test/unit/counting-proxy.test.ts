@@ -20,17 +20,23 @@ function exchange(port: number, request: string): Promise<{ text: string; error:
 }
 
 describe('counting proxy', () => {
-  it('passes bytes both ways to a live server and counts each connection', async () => {
+  it('passes bytes both ways to a live server, counts each connection and notes when each request was answered', async () => {
     const echo = net.createServer((socket) => socket.pipe(socket));
     echo.listen(0, '127.0.0.1');
     await once(echo, 'listening');
     const proxy = await CountingProxy.start((echo.address() as net.AddressInfo).port);
+    const watch = 'GET /v1/kv/shard-states%2Fa?index=7 HTTP/1.1\r\n\r\n';
     try {
       const before = performance.now();
-      assert.deepEqual(await exchange(proxy.port, 'ping'), { text: 'ping', error: null });
-      assert.deepEqual(await exchange(proxy.port, 'pong'), { text: 'pong', error: null });
+      assert.deepEqual(await exchange(proxy.port, watch), { text: watch, error: null });
+      assert.deepEqual(await exchange(proxy.port, 'not a request'), { text: 'not a request', error: null });
       assert.equal(proxy.between(before, performance.now() + 1).length, 2);
       assert.equal(proxy.between(0, before).length, 0);
+      assert.deepEqual(proxy.exchanges.map((seen) => seen.requestLine), ['GET /v1/kv/shard-states%2Fa?index=7 HTTP/1.1']);
+      const answered = proxy.firstReply(before, (line) => line.startsWith('GET /v1/kv/'));
+      assert.ok(answered >= (proxy.exchanges[0]?.sentAt ?? Infinity) && answered <= performance.now());
+      assert.equal(proxy.firstReply(before, (line) => line.startsWith('PUT ')), Infinity);
+      assert.equal(proxy.firstReply(performance.now() + 1, () => true), Infinity);
     } finally {
       await proxy.close();
       echo.close();
