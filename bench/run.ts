@@ -3,10 +3,12 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FakeSignalNode } from '../src/demo/fake-signal-node';
 import { waitFor } from '../test/helpers/daemon';
+import { consulPhase, type OtherSidecar } from './consul/phase';
+import { parseSidecarCommand } from './fleet/sidecar-process';
 import { loadTool, timedGet } from './lib/load';
 import { machine, pin } from './lib/measure';
 import { compileReference, startReference, startSidecar } from './lib/servers';
-import { markdownTable, textTable, type Figure } from './lib/table';
+import { HEADER, markdownRows, markdownTable, plainTable, tableRows, textTable, type Figure } from './lib/table';
 import { largestNodeScale } from './scale';
 import * as scenario from './scenarios';
 
@@ -14,11 +16,15 @@ import * as scenario from './scenarios';
  * `npm run bench`: the built daemon and a bare Node reference, loaded the same
  * way in one run. BENCH_QUICK=1 shortens every phase; BENCH_SOAK_SECONDS and
  * BENCH_REPEATS override the soak length and the paired runs; BENCH_ONLY (a
- * comma list of http, agent, metrics, drain, scale, start, flood, soak, failures, crash, idle) runs only
+ * comma list of http, agent, metrics, drain, scale, start, flood, soak, failures, crash, idle, consul) runs only
  * those phases, for iterating on one figure.
+ *
+ * Option: --sidecar-cmd "node /path/to/app.js" runs that sidecar (any that
+ * reads the original's environment variables, e.g. the original 0.3.2) beside
+ * the daemon in the consul phase, in the column of its own table.
  */
 
-const PHASES = ['http', 'agent', 'metrics', 'drain', 'scale', 'start', 'flood', 'soak', 'failures', 'crash', 'idle'] as const;
+const PHASES = ['http', 'agent', 'metrics', 'drain', 'scale', 'start', 'flood', 'soak', 'failures', 'crash', 'idle', 'consul'] as const;
 type Phase = (typeof PHASES)[number];
 
 function phases(): ReadonlySet<Phase> {
@@ -29,6 +35,16 @@ function phases(): ReadonlySet<Phase> {
   if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown phase ${unknown.join(', ')}; expected some of ${PHASES.join(', ')}`);
   return new Set(chosen as Phase[]);
 }
+
+function otherSidecar(argv: readonly string[]): OtherSidecar | undefined {
+  if (argv.length === 0) return undefined;
+  const [flag, text] = argv;
+  if (flag !== '--sidecar-cmd' || text === undefined || argv.length > 2) throw new Error(`unknown or incomplete options ${argv.join(' ')}; expected at most --sidecar-cmd "command"`);
+  return { text, command: parseSidecarCommand(text) };
+}
+
+/** The consul phase's table: the daemon beside the sidecar --sidecar-cmd names. */
+const CONSUL_HEADER = HEADER.map((title, column) => (column === 2 ? 'other sidecar (--sidecar-cmd)' : title));
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -45,6 +61,7 @@ function numberFromEnv(name: string, fallback: number): number {
 async function main(): Promise<void> {
   const quick = process.env.BENCH_QUICK === '1';
   const run = phases();
+  const other = otherSidecar(process.argv.slice(2));
   // Before pinning: nproc counts only the CPUs this process may use.
   const machineBefore = machine();
   const twoCores = cpus().length >= 2;
@@ -64,6 +81,11 @@ async function main(): Promise<void> {
     starts: quick ? 5 : 9,
     failureRepeats: quick ? 5 : 8,
     drainRepeats: quick ? 8 : 20,
+    consulWrites: quick ? 10 : 20,
+    consulFailures: quick ? 5 : 10,
+    consulOtherReportTrials: quick ? 1 : 3,
+    consulOutageSeconds: quick ? 10 : 20,
+    consulRestartWrites: quick ? 3 : 5,
     idleSeconds: quick ? 10 : 20,
     metricsSeconds: quick ? 1 : 3,
     distinctUrls: 20_000,
@@ -79,6 +101,7 @@ async function main(): Promise<void> {
 
   const raw: scenario.Raw = {};
   const figures: Figure[] = [];
+  const consulFigures: Figure[] = [];
   const node = await new FakeSignalNode().start();
   const reference = await startReference(settings.referenceScript);
   const daemon = await startSidecar(node);
@@ -144,6 +167,13 @@ async function main(): Promise<void> {
       figures.push(...(await scenario.crash(settings, raw)));
       if (pinned && loadCpu !== undefined) pin(process.pid, loadCpu);
     }
+    // Mostly waits on the poll interval; Consul and the sidecars get both cores, as in production.
+    if (run.has('consul')) {
+      log(`Consul: KV write → agent line, failure → report, an outage${other === undefined ? '' : `; beside: ${other.text}`}`);
+      if (pinned) pin(process.pid, 'all');
+      consulFigures.push(...(await consulPhase(settings, raw, other)));
+      if (pinned && loadCpu !== undefined) pin(process.pid, loadCpu);
+    }
   } finally {
     await daemon.stop();
     await reference.stop();
@@ -151,23 +181,25 @@ async function main(): Promise<void> {
     rmSync(scratch, { recursive: true, force: true });
   }
 
-  const table = textTable(figures);
-  process.stdout.write(`\n${table}\n\n`);
+  if (figures.length > 0) process.stdout.write(`\n${textTable(figures)}\n\n`);
+  const consulRows = tableRows(consulFigures);
+  if (consulFigures.length > 0) process.stdout.write(`other sidecar: ${other?.text ?? 'none (--sidecar-cmd not given)'}\n${plainTable(CONSUL_HEADER, consulRows)}\n\n`);
   const results = {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    command: `${quick ? 'BENCH_QUICK=1 ' : ''}${process.env.BENCH_ONLY ? `BENCH_ONLY=${process.env.BENCH_ONLY} ` : ''}npm run bench`,
+    command: `${quick ? 'BENCH_QUICK=1 ' : ''}${process.env.BENCH_ONLY ? `BENCH_ONLY=${process.env.BENCH_ONLY} ` : ''}npm run bench${other === undefined ? '' : ` -- --sidecar-cmd "${other.text}"`}`,
     machine: { ...machineBefore, loadAverageAfter: machine().loadAverage },
     settings: { ...settings, log: undefined, scratch: undefined, referenceScript: undefined },
     figures,
     markdown: markdownTable(figures),
+    consul: consulFigures.length === 0 ? null : { other: other?.text ?? null, figures: consulFigures, markdown: markdownRows(CONSUL_HEADER, consulRows) },
     raw,
   };
   const directory = resolve(__dirname, 'results');
   mkdirSync(directory, { recursive: true });
   const file = join(directory, 'latest.json');
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  const missed = figures.filter((figure) => figure.met === false).map((figure) => figure.id);
+  const missed = [...figures, ...consulFigures].filter((figure) => figure.met === false).map((figure) => figure.id);
   process.stdout.write(`results written to ${file}\n${missed.length === 0 ? 'all targets met' : `targets missed: ${missed.join(', ')}`}\n`);
 }
 

@@ -21,6 +21,14 @@ export interface Settings {
   readonly starts: number;
   readonly failureRepeats: number;
   readonly drainRepeats: number;
+  /** KV writes, and as many status file writes, of the Consul phase. */
+  readonly consulWrites: number;
+  /** jicofo failures until the report in Consul says so: for the daemon, and for a sidecar that publishes once a minute. */
+  readonly consulFailures: number;
+  readonly consulOtherReportTrials: number;
+  readonly consulOutageSeconds: number;
+  /** Writes to the Consul that replaced the killed one. */
+  readonly consulRestartWrites: number;
   readonly idleSeconds: number;
   /** Seconds of each one-connection /metrics run. */
   readonly metricsSeconds: number;
@@ -214,7 +222,7 @@ export async function metrics(settings: Settings, daemon: Daemon, reference: Ref
 }
 
 /** Writes the status file the way config tools do (new file, then rename), so no reader sees it half-written. */
-function writeStatus(daemon: Daemon, word: string): void {
+export function writeStatus(daemon: Daemon, word: string): void {
   const temporary = `${daemon.statusFile}.bench`;
   writeFileSync(temporary, `${word}\n`);
   renameSync(temporary, daemon.statusFile);
@@ -524,7 +532,7 @@ async function agentDown(daemon: Daemon, since: number, limitMs: number): Promis
  * handful of trials covers the whole interval instead of clustering by
  * chance (8 plain draws once gave 5 in the first fifth).
  */
-function randomPhases(n: number, intervalMs: number): number[] {
+export function randomPhases(n: number, intervalMs: number): number[] {
   const offsets = Array.from({ length: n }, (_, i) => ((i + Math.random()) / n) * intervalMs);
   for (let i = offsets.length - 1; i > 0; i -= 1) {
     const j = Math.floor(Math.random() * (i + 1));
