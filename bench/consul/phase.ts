@@ -147,7 +147,7 @@ function rawFigures(measured: Measured, sides: readonly UnderTest[], other: Othe
 
 /** The phase; a machine without Consul gets one failed row that says why. */
 export async function consulPhase(settings: Settings, raw: Raw, other: OtherSidecar | undefined): Promise<Figure[]> {
-  const binary = await consulBinary();
+  const binary = consulBinary();
   if (!('path' in binary)) {
     raw.consul = { notRun: binary.skip };
     return [row('consul', `Consul phase not run: ${binary.skip}`, '', [[]], 'none', 'runs', () => false)];
