@@ -1,4 +1,5 @@
 import type { ConsulClient, KeyRead } from '../consul/client';
+import type { ConsulOutage } from '../consul/outage';
 import { STATUS_READ_LIMIT, statusContents } from './status-file';
 
 /**
@@ -18,8 +19,8 @@ import { STATUS_READ_LIMIT, statusContents } from './status-file';
  * - 404 (absent or deleted key): the word in force stays, logged once per
  *   absence, not at each of its wake-ups (one per KV write in the cluster);
  * - no answer, 5xx, 403: the word in force stays, retries back off from 1 s
- *   to about 10 s with jitter, one log line when the watch is lost and one
- *   when it is back.
+ *   to about 10 s with jitter; `outage` says so once, and once when it is
+ *   back (consul/outage.ts).
  */
 
 export interface ConsulStatusSample {
@@ -48,6 +49,8 @@ export interface ConsulStatusWatchOptions {
   /** A new value was read at `appliedAt`: keep it where it outlives Consul (STATUS_PATH). */
   readonly persist: (word: string, appliedAt: number) => void;
   readonly log: (level: 'info' | 'warn', message: string, fields: Readonly<Record<string, unknown>>) => void;
+  /** Told of every failed and every answered request. */
+  readonly outage: ConsulOutage;
   /** Resolves after `ms`, or at once when the watch is closed. */
   readonly pause?: (ms: number, closed: AbortSignal) => Promise<void>;
   readonly random?: () => number;
@@ -112,16 +115,14 @@ export function watchConsulStatus(options: ConsulStatusWatchOptions): ConsulStat
     // whose index starts low: a query blocking on the old index would hold
     // until its wait ran out, and miss every write meanwhile. Ask afresh.
     index = 0;
-    if (failures === 1) {
-      log('warn', 'Consul status watch lost; the status word in force stays until it is back', { key, problem: read.problem });
-    }
+    options.outage.failed('status watch', read.problem, read.status);
     update({ ...sample, reachable: false, problem: read.problem });
     return retryDelay(failures, random());
   };
 
   const answered = (read: Exclude<KeyRead, { kind: 'failed' }>): void => {
-    if (failures > 0) log('info', 'Consul status watch back', { key, failedAttempts: failures });
     failures = 0;
+    options.outage.answered('status watch');
     if (read.index < index) log('info', 'Consul index went back (Consul restarted or rebuilt); watching from its new index', { key, from: index, to: read.index });
     // An index of 0 would make every query return at once (Consul's own advice: use 1).
     index = Math.max(1, read.index);

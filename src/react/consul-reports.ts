@@ -1,5 +1,6 @@
 import type { CensusRoom } from '../collect/census';
 import type { ConsulClient, KeyWrite } from '../consul/client';
+import type { ConsulOutage } from '../consul/outage';
 import type { Report } from '../decide/report';
 
 /**
@@ -32,7 +33,8 @@ export interface ConsulReportsOptions {
   readonly report: () => { readonly report: Report; readonly census: readonly CensusRoom[] | null } | null;
   readonly record: (sample: ConsulReportsSample) => void;
   readonly counted: (outcome: ReportWriteOutcome, bytes: number, censusTruncated: boolean) => void;
-  readonly log: (level: 'info' | 'warn', message: string, fields: Readonly<Record<string, unknown>>) => void;
+  /** Told of every write's outcome: it logs an outage or a refusal once. */
+  readonly outage: ConsulOutage;
   readonly now?: () => number;
   /** Starts a timer that does not keep the process alive; the tests give one they move by hand. */
   readonly timer?: (run: () => void, ms: number) => Timer;
@@ -108,7 +110,6 @@ export function publishConsulReports(options: ConsulReportsOptions): ConsulRepor
   let writing = false;
   let wanted = false;
   let lastStart = -Infinity;
-  let failing = false;
   let closed = false;
 
   const schedule = (ms: number): void => {
@@ -119,14 +120,10 @@ export function publishConsulReports(options: ConsulReportsOptions): ConsulRepor
   const done = (outcome: KeyWrite, value: ReportValue): void => {
     const ok = outcome.kind === 'written';
     options.counted(ok ? 'written' : 'failed', value.bytes, value.censusTruncated);
-    const problem = ok ? null : outcome.problem;
-    options.record({ key: options.key, ok, problem, bytes: value.bytes, censusTruncated: value.censusTruncated });
-    if (!ok && !failing) {
-      options.log('warn', 'Consul report write failed; trying again at the interval or on the next change', { key: options.key, problem, bytes: value.bytes });
-    } else if (ok && failing) {
-      options.log('info', 'Consul report written again', { key: options.key, bytes: value.bytes });
-    }
-    failing = !ok;
+    options.record({ key: options.key, ok, problem: ok ? null : outcome.problem, bytes: value.bytes, censusTruncated: value.censusTruncated });
+    if (ok) options.outage.answered('report writes');
+    // A 413 left after fitting Consul's limit is a refusal like a 403.
+    else options.outage.failed('report writes', outcome.problem, outcome.kind === 'too-large' ? 413 : outcome.status);
   };
 
   const write = async (): Promise<void> => {

@@ -5,6 +5,7 @@ import { writeStatusFile } from '../collect/status-file';
 import { changedBetween, usesConsul, type Config } from '../config/config';
 import { createConsulClient, type ConsulEndpoint } from '../consul/client';
 import { readConsulEndpoint } from '../consul/credentials';
+import { trackConsulOutage, type ConsulUser } from '../consul/outage';
 import type { SignalState } from '../decide/state';
 import type { Logger } from '../runtime/logger';
 import type { SidecarMetrics } from '../serve/metrics/metrics';
@@ -124,6 +125,21 @@ export function linkConsul(deps: ConsulLinkDeps): ConsulLink {
     return read !== undefined;
   };
 
+  // One line when Consul goes away, one when it is back, whichever user sees it;
+  // a report follows at once when it is back, not at the next interval.
+  const outage = trackConsulOutage({
+    users: () => {
+      const config = deps.config();
+      const users: ConsulUser[] = [];
+      if (config.consulStatus) users.push('status watch');
+      if (config.consulReports) users.push('report writes');
+      return users;
+    },
+    log,
+    now: () => performance.now(),
+    recovered: () => reports?.changed(),
+  });
+
   state.onDecision((previous, next) => {
     const before = previous?.decision.report;
     const after = next.decision.report;
@@ -140,6 +156,7 @@ export function linkConsul(deps: ConsulLinkDeps): ConsulLink {
       record: (sample) => state.record({ consulStatus: sample }),
       persist,
       log,
+      outage,
     });
   };
 
@@ -159,7 +176,7 @@ export function linkConsul(deps: ConsulLinkDeps): ConsulLink {
       },
       record: (sample) => state.note({ consulReports: sample }),
       counted: (outcome, bytes, truncated) => metrics.consul.countReportWrite(outcome, bytes, truncated),
-      log,
+      outage,
     });
   };
 

@@ -43,6 +43,17 @@ export interface KvAnswer {
   readonly index: number;
 }
 
+/** Free ports, none of them equal to another or to `taken`: freePort() may hand out one twice in a row. */
+async function distinctPorts(count: number, taken: readonly number[]): Promise<number[]> {
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < count && tries < 100; tries += 1) {
+    const port = await freePort();
+    if (!ports.includes(port) && !taken.includes(port)) ports.push(port);
+  }
+  if (ports.length < count) throw new Error(`no ${count} distinct free ports`);
+  return ports;
+}
+
 export class ConsulAgent {
   private exited: Promise<void>;
 
@@ -68,7 +79,7 @@ export class ConsulAgent {
 
   static async start(binary: string, options: ConsulOptions = {}): Promise<ConsulAgent> {
     const httpPort = options.httpPort ?? (await freePort());
-    const [serfLan, serfWan, server] = [await freePort(), await freePort(), await freePort()];
+    const [serfLan, serfWan, server] = await distinctPorts(3, [httpPort, options.tls?.httpsPort ?? 0]);
     const dir = mkdtempSync(join(tmpdir(), 'consul-'));
     const hcl: string[] = [...(options.hcl ?? [])];
     if (options.masterToken !== undefined) hcl.push(`acl { enabled = true default_policy = "deny" tokens { master = "${options.masterToken}" } }`);

@@ -59,11 +59,12 @@ describe('Consul with ACLs on and default deny', { skip }, () => {
 
   it('without a token: 403, one line, the file\'s word in force, the daemon serving', async () => {
     const daemon = await start({});
-    await waitFor('the lost watch', () => (daemon.lines.some((line) => line.includes('Consul status watch lost')) ? true : undefined));
+    await waitFor('the refusal', () => (daemon.lines.some((line) => line.includes('Consul refuses the status watch')) ? true : undefined));
     await sleep(2500);
     assert.equal(verdict(await agentAnswer(daemon.agentPort)), 'up ready 100%\n');
-    assert.equal(daemon.lines.filter((line) => line.includes('Consul status watch lost')).length, 1);
-    assert.match(daemon.lines.find((line) => line.includes('Consul status watch lost')) ?? '', /HTTP 403: Permission denied/);
+    assert.equal(daemon.lines.filter((line) => line.includes('Consul refuses the status watch')).length, 1);
+    assert.match(daemon.lines.find((line) => line.includes('Consul refuses the status watch')) ?? '', /HTTP 403: Permission denied/);
+    assert.equal(daemon.lines.filter((line) => line.includes('Consul refuses the report writes')).length, 1);
     const view = (await report(daemon.httpPort)).consul as { reachable: boolean; status: { problem: string } };
     assert.deepEqual([view.reachable, view.status.problem], [false, 'HTTP 403: Permission denied']);
   });
@@ -162,8 +163,8 @@ describe('Consul over https', { skip }, () => {
 
   it('a certificate from another CA is refused, with one line that says why', async () => {
     const daemon = await start({ CONSUL_CACERT: certs.otherCa });
-    await waitFor('the lost watch', () => (daemon.lines.some((line) => line.includes('Consul status watch lost')) ? true : undefined));
-    assert.match(daemon.lines.find((line) => line.includes('Consul status watch lost')) ?? '', /self[- ]signed|unable to verify|certificate/i);
+    await waitFor('the outage', () => (daemon.lines.some((line) => line.includes('Consul unreachable')) ? true : undefined));
+    assert.match(daemon.lines.find((line) => line.includes('Consul unreachable')) ?? '', /self[- ]signed|unable to verify|certificate/i);
     assert.equal(verdict(await agentAnswer(daemon.agentPort)), 'up ready 100%\n');
   });
 });

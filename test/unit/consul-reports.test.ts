@@ -5,6 +5,7 @@ import type { ConsulClient, KeyWrite } from '../../src/consul/client';
 import { decideAfterPoll } from '../../src/decide/decide';
 import { FRESH_MEMORY } from '../../src/decide/flap';
 import type { Report } from '../../src/decide/report';
+import { trackConsulOutage } from '../../src/consul/outage';
 import { CONSUL_VALUE_LIMIT, publishConsulReports, reportValue, type ConsulReportsSample, type Timer } from '../../src/react/consul-reports';
 import { samples, SETTINGS } from '../helpers/samples';
 
@@ -140,7 +141,7 @@ function harness(census: readonly CensusRoom[] | null = null, intervalMs = 60_00
     report: () => ({ report: REPORT, census }),
     record: (sample) => recorded.push(sample),
     counted: (outcome) => counted.push(outcome),
-    log: (level, message) => logged.push(`${level} ${message}`),
+    outage: trackConsulOutage({ users: () => ['report writes'], log: (level, message) => logged.push(`${level} ${message}`), now: () => time.now }),
     now: () => time.now,
     timer: time.timer,
   });
@@ -196,7 +197,7 @@ describe('publishing reports to Consul', () => {
     await h.time.advance(180_000);
     assert.deepEqual(h.consul.writes.map((write) => write.at), [0, 60_000, 120_000, 180_000]);
     assert.deepEqual(h.counted, ['failed', 'failed', 'failed', 'written']);
-    assert.deepEqual(h.logged.map((line) => line.split(';')[0]), ['warn Consul report write failed', 'info Consul report written again']);
+    assert.deepEqual(h.logged.map((line) => line.split(';')[0]), ['warn Consul unreachable', 'info Consul reachable again']);
     assert.equal(h.recorded[0]?.problem, 'connect ECONNREFUSED 127.0.0.1:8500');
     h.publisher.close();
   });
@@ -226,7 +227,7 @@ describe('publishing reports to Consul', () => {
       report: () => (ready ? { report: REPORT, census: null } : null),
       record: () => undefined,
       counted: () => undefined,
-      log: () => undefined,
+      outage: { failed: () => undefined, answered: () => undefined },
       now: () => time.now,
       timer: time.timer,
     });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { retryDelay, watchConsulStatus, type ConsulStatusSample } from '../../src/collect/consul-status';
 import type { ConsulClient, KeyRead, KeyReadOptions } from '../../src/consul/client';
+import type { ConsulOutage } from '../../src/consul/outage';
 
 /**
  * The watch against a scripted Consul: each readKey call takes the next
@@ -61,6 +62,11 @@ function harness() {
   const persisted: [string, number][] = [];
   const logged: [string, string][] = [];
   const pauses: number[] = [];
+  const told: string[] = [];
+  const outage: ConsulOutage = {
+    failed: (user, problem, status) => told.push(`${user} failed ${status} ${problem}`),
+    answered: (user) => told.push(`${user} answered`),
+  };
   let clock = 1_000_000;
   const watch = watchConsulStatus({
     client: consul,
@@ -69,6 +75,7 @@ function harness() {
     record: (sample) => samples.push(sample),
     persist: (word, at) => persisted.push([word, at]),
     log: (level, message) => logged.push([level, message]),
+    outage,
     pause: (ms) => {
       pauses.push(ms);
       return Promise.resolve();
@@ -76,7 +83,7 @@ function harness() {
     random: () => 0.5,
     wallClock: () => (clock += 10),
   });
-  return { consul, samples, persisted, logged, pauses, watch, last: () => samples[samples.length - 1] };
+  return { consul, samples, persisted, logged, pauses, told, watch, last: () => samples[samples.length - 1] };
 }
 
 describe('Consul status watch', () => {
@@ -164,7 +171,7 @@ describe('Consul status watch', () => {
     h.watch.close();
   });
 
-  it('failures keep the word, back off from 1 s to about 10 s, and log one line when lost and one when back', async () => {
+  it('failures keep the word, back off from 1 s to about 10 s, and tell the outage account of each request', async () => {
     const h = harness();
     h.consul.answer(value('drain', 5));
     for (let i = 0; i < 8; i += 1) h.consul.answer(failed('connect ECONNREFUSED 127.0.0.1:8500'));
@@ -176,10 +183,13 @@ describe('Consul status watch', () => {
     assert.ok(h.pauses.every((ms) => ms >= 1000), 'never more than one attempt a second');
     h.consul.answer(failed('HTTP 500: No cluster leader', 500), failed('HTTP 403: Permission denied', 403), value('drain', 5));
     await settle();
-    assert.deepEqual(
-      h.logged.map(([level, message]) => `${level} ${message.split(';')[0] ?? ''}`),
-      ['warn Consul status watch lost', 'info Consul status watch back'],
-    );
+    assert.deepEqual(h.told.slice(-4), [
+      'status watch failed 0 connect ECONNREFUSED 127.0.0.1:8500',
+      'status watch failed 500 HTTP 500: No cluster leader',
+      'status watch failed 403 HTTP 403: Permission denied',
+      'status watch answered',
+    ]);
+    assert.deepEqual(h.logged, [], 'the account logs, not the watch');
     assert.equal(h.last()?.reachable, true);
     assert.equal(h.persisted.length, 1, 'the same index after the outage is not a new write');
     h.watch.close();
