@@ -13,6 +13,8 @@ export type ConsulUser = 'status watch' | 'report writes';
 export interface ConsulOutage {
   failed(user: ConsulUser, problem: string, status: number): void;
   answered(user: ConsulUser): void;
+  /** `user` is in an outage and retrying: the other need not knock too (it hears of the end through `recovered`). */
+  retrying(user: ConsulUser): boolean;
 }
 
 export interface OutageOptions {
@@ -65,5 +67,6 @@ export function trackConsulOutage(options: OutageOptions): ConsulOutage {
       }
       if (refused.delete(user)) options.log('info', `Consul accepts the ${user} again`, {});
     },
+    retrying: (user) => down.has(user),
   };
 }

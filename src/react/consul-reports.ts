@@ -133,6 +133,13 @@ export function publishConsulReports(options: ConsulReportsOptions): ConsulRepor
       schedule(MIN_GAP_MS);
       return;
     }
+    // Consul is away and the status watch is already knocking once a second
+    // at most: a write now would only add a connection attempt. Its recovery
+    // calls changed(), and the report follows at once.
+    if (options.outage.retrying('status watch')) {
+      schedule(options.intervalMs);
+      return;
+    }
     writing = true;
     wanted = false;
     lastStart = now();

@@ -31,6 +31,14 @@ describe('the Consul outage account', () => {
       'info Consul reachable again {"afterSeconds":20,"failedRequests":20}',
     ]);
     assert.deepEqual(a.recovered, ['status watch', 'report writes']);
+    assert.equal(a.outage.retrying('status watch'), false);
+  });
+
+  it('says which user is retrying an outage', () => {
+    const a = account();
+    a.outage.failed('status watch', 'x', 0);
+    a.outage.failed('report writes', 'HTTP 403: Permission denied', 403);
+    assert.deepEqual([a.outage.retrying('status watch'), a.outage.retrying('report writes')], [true, false]);
   });
 
   it('without a leader stale reads go on: the watch\'s answers do not end the writes\' outage', () => {

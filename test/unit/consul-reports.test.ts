@@ -202,6 +202,32 @@ describe('publishing reports to Consul', () => {
     h.publisher.close();
   });
 
+  it('while the status watch retries an outage, writes wait for its recovery instead of adding connection attempts', async () => {
+    const time = new FakeTime();
+    const consul = new RecordingConsul(time);
+    const outage = trackConsulOutage({ users: () => ['status watch', 'report writes'], log: () => undefined, now: () => time.now, recovered: () => publisher.changed() });
+    const publisher = publishConsulReports({
+      client: consul,
+      key: 'k',
+      intervalMs: 10_000,
+      report: () => ({ report: REPORT, census: null }),
+      record: () => undefined,
+      counted: () => undefined,
+      outage,
+      now: () => time.now,
+      timer: time.timer,
+    });
+    await time.advance(0);
+    outage.failed('status watch', 'connect ECONNREFUSED', 0);
+    for (let i = 0; i < 5; i += 1) publisher.changed();
+    await time.advance(60_000);
+    assert.equal(consul.writes.length, 1, 'nothing while the watch retries');
+    outage.answered('status watch');
+    await time.advance(1_000);
+    assert.deepEqual(consul.writes.map((write) => write.at), [0, 60_000], 'at once when Consul answers the watch again');
+    publisher.close();
+  });
+
   it('a 413 naming a smaller limit is fitted at once', async () => {
     const h = harness(LARGEST);
     h.consul.answers = [{ kind: 'too-large', problem: 'HTTP 413: Request body too large, max size: 262144 bytes', maxBytes: 262_144 }];
@@ -227,7 +253,7 @@ describe('publishing reports to Consul', () => {
       report: () => (ready ? { report: REPORT, census: null } : null),
       record: () => undefined,
       counted: () => undefined,
-      outage: { failed: () => undefined, answered: () => undefined },
+      outage: { failed: () => undefined, answered: () => undefined, retrying: () => false },
       now: () => time.now,
       timer: time.timer,
     });

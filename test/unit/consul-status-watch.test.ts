@@ -66,6 +66,7 @@ function harness() {
   const outage: ConsulOutage = {
     failed: (user, problem, status) => told.push(`${user} failed ${status} ${problem}`),
     answered: (user) => told.push(`${user} answered`),
+    retrying: () => false,
   };
   let clock = 1_000_000;
   const watch = watchConsulStatus({
