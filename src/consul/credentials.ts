@@ -105,3 +105,36 @@ export function readConsulEndpoint(config: Config, read: ReadText = readText, wa
 export function consulFileProblems(config: Config, read: ReadText = readText): readonly string[] {
   return usesConsul(config) ? readConsulEndpoint(config, read).problems : [];
 }
+
+/**
+ * An endpoint whose token, CAs and address are read again on every reload:
+ * clients ask it at every request, so a rotated token file or a new CA needs
+ * no reconnect. `read` returns the problems; on any, the last good reading stays.
+ */
+export function rereadableEndpoint(warn: (message: string) => void): { readonly endpoint: ConsulEndpoint; readonly read: (config: Config) => readonly string[] } {
+  let current: ConsulEndpoint | undefined;
+  const endpoint: ConsulEndpoint = {
+    get host() {
+      return current?.host ?? '';
+    },
+    get port() {
+      return current?.port ?? 0;
+    },
+    get secure() {
+      return current?.secure ?? false;
+    },
+    get ca() {
+      return current?.ca;
+    },
+    token: () => current?.token(),
+    forbidden: () => current?.forbidden?.(),
+  };
+  return {
+    endpoint,
+    read: (config) => {
+      const { endpoint: read, problems } = readConsulEndpoint(config, readText, warn);
+      if (read !== undefined) current = read;
+      return problems;
+    },
+  };
+}

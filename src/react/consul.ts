@@ -3,8 +3,8 @@ import { censusRooms, type Census, type CensusRoom } from '../collect/census';
 import { watchConsulStatus, type ConsulStatusWatch } from '../collect/consul-status';
 import { writeStatusFile } from '../collect/status-file';
 import { changedBetween, usesConsul, type Config } from '../config/config';
-import { createConsulClient, type ConsulEndpoint } from '../consul/client';
-import { readConsulEndpoint } from '../consul/credentials';
+import { createConsulClient } from '../consul/client';
+import { rereadableEndpoint } from '../consul/credentials';
 import { trackConsulOutage, type ConsulUser } from '../consul/outage';
 import type { SignalState } from '../decide/state';
 import type { Logger } from '../runtime/logger';
@@ -99,30 +99,14 @@ export function linkConsul(deps: ConsulLinkDeps): ConsulLink {
     logger.log(level, message, fields);
   };
 
-  // The clients ask this for the token and the CAs at every request, so a
-  // reload that reads a rotated token file or a new CA needs no reconnect.
-  let credentials: ConsulEndpoint | undefined;
-  const endpoint: ConsulEndpoint = {
-    get host() {
-      return credentials?.host ?? '';
-    },
-    get port() {
-      return credentials?.port ?? 0;
-    },
-    get secure() {
-      return credentials?.secure ?? false;
-    },
-    get ca() {
-      return credentials?.ca;
-    },
-    token: () => credentials?.token(),
-    forbidden: () => credentials?.forbidden?.(),
-  };
+  const { endpoint, read } = rereadableEndpoint((message) => logger.warn(message));
+  let credentialsRead = false;
+  /** Reads the token file and CA (again); false when they cannot be used. */
   const readCredentials = (config: Config): boolean => {
-    const { endpoint: read, problems } = readConsulEndpoint(config, undefined, (message) => logger.warn(message));
+    const problems = read(config);
     for (const problem of problems) logger.error(`Consul: ${problem}`);
-    if (read !== undefined) credentials = read;
-    return read !== undefined;
+    credentialsRead ||= problems.length === 0;
+    return problems.length === 0;
   };
 
   // One line when Consul goes away, one when it is back, whichever user sees it;
@@ -192,8 +176,8 @@ export function linkConsul(deps: ConsulLinkDeps): ConsulLink {
       if (!started || (!usesConsul(before) && !usesConsul(config))) return;
       // Read again even when no setting changed: a reload is how a rotated token file or CA is taken up.
       if (usesConsul(config) && !readCredentials(config)) {
+        if (!credentialsRead) return;
         logger.error('Consul: the reload keeps the token and CA in use before it');
-        if (credentials === undefined) return;
       }
       if (changedBetween(before, config, WATCH_SETTINGS)) {
         // The word of another key, or of none, is not the one in force any more.
