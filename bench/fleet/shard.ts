@@ -1,6 +1,7 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REPLIES } from '../../src/demo/fake-signal-node';
 import { freePort } from '../../test/helpers/daemon';
 import { UpstreamProcess } from '../../test/helpers/upstream-process';
 import { ShardFront } from './front';
@@ -10,9 +11,14 @@ import { SidecarProcess, type SidecarCommand } from './sidecar-process';
  * One shard of the fleet: jicofo and prosody each a process of their own
  * (prosody's process also serves the shard's conferences, jicofo's holds its
  * link to prosody), its nginx in front of them, the sidecar watching them,
- * and its status file.
+ * and its status file. Jicofo's /stats counts the shard's participants, as
+ * the real one does, unless a fault says otherwise.
  */
 export class FleetShard {
+  /** A count a fault makes jicofo report instead of the real one. */
+  private forcedParticipants: number | null = null;
+  private reported: number | null = null;
+
   private constructor(
     readonly name: string,
     readonly jicofo: UpstreamProcess,
@@ -27,6 +33,28 @@ export class FleetShard {
 
   get statusFile(): string {
     return join(this.dir, 'shard-status');
+  }
+
+  /** The sidecar's PARTICIPANT_MAX. */
+  get participantMax(): number {
+    return Number(this.sidecar.env.PARTICIPANT_MAX ?? 5000);
+  }
+
+  /** Makes jicofo report `participants` whatever the shard holds; null: its real count again. */
+  reportParticipants(participants: number | null): void {
+    this.forcedParticipants = participants;
+    if (participants !== null) void this.report(participants);
+  }
+
+  /** The shard's real participant count, for jicofo's /stats unless a fault holds another. */
+  countParticipants(participants: number): void {
+    if (this.forcedParticipants === null) void this.report(participants);
+  }
+
+  private async report(participants: number): Promise<void> {
+    if (participants === this.reported) return;
+    this.reported = participants;
+    await this.jicofo.set('jicofoStats', REPLIES.statsWith(participants)).catch(() => undefined);
   }
 
   static async start(name: string, launch: SidecarCommand, settings: Readonly<Record<string, string>>): Promise<FleetShard> {

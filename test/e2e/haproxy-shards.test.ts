@@ -25,7 +25,7 @@ const count = (sessions: ReadonlyMap<string, Session>, shard: string): number =>
 function localConfig(frontend: number, shards: readonly Shard[], options: { withoutStickTable?: boolean; withoutWrittenMark?: boolean } = {}): string {
   let text = fillExample(
     frontend,
-    shards.map((shard) => ({ name: shard.name, port: shard.web.port, agentPort: shard.agentPort })),
+    shards.map((shard, index) => ({ name: shard.name, port: shard.web.port, agentPort: shard.agentPort, id: index + 1 })),
   );
   const without = (pattern: RegExp, what: string): void => {
     const before = text;
