@@ -19,6 +19,8 @@ export class BoshSession implements ConferenceSession {
   private readonly timers = new Timers();
   private failures = 0;
   private over = false;
+  /** Aborts the poll in flight: a reloading tab drops its requests, and they must not hold its connections. */
+  private readonly requests = new AbortController();
 
   constructor(
     private readonly room: string,
@@ -50,6 +52,7 @@ export class BoshSession implements ConferenceSession {
   close(): void {
     this.over = true;
     this.timers.clear();
+    this.requests.abort();
   }
 
   private end(cause: EndCause): void {
@@ -64,7 +67,7 @@ export class BoshSession implements ConferenceSession {
 
   private async poll(): Promise<void> {
     const hold = between(...this.settings.boshHoldMs);
-    const answer = await this.browser.request('POST', `${this.path}&sid=${this.sid}&hold=${hold}`, hold + this.settings.pingTimeoutMs);
+    const answer = await this.browser.request('POST', `${this.path}&sid=${this.sid}&hold=${hold}`, hold + this.settings.pingTimeoutMs, this.requests.signal);
     if (this.over) return;
     const [word = ''] = words(answer.body);
     if (answer.status === 200 && word === 'ok') {

@@ -49,11 +49,14 @@ export class Browser {
     this.agent = new BalancedAgent(balancer, pinned);
   }
 
-  /** One request; an error (refused, cut, timed out) is an answer with status 0 and the error as body. */
-  request(method: 'GET' | 'POST', path: string, timeoutMs: number): Promise<Answer> {
+  /**
+   * One request; an error (refused, cut, timed out, aborted by `signal`) is
+   * an answer with status 0 and the error as body.
+   */
+  request(method: 'GET' | 'POST', path: string, timeoutMs: number, signal?: AbortSignal): Promise<Answer> {
     return new Promise((resolve) => {
       let via = -1;
-      const request = http.request({ host: 'meet.example.com', port: 80, method, path, agent: this.agent }, (response) => {
+      const request = http.request({ host: 'meet.example.com', port: 80, method, path, agent: this.agent, ...(signal === undefined ? {} : { signal }) }, (response) => {
         let body = '';
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => {

@@ -43,6 +43,8 @@ export interface FaultWindow {
   /** First time an HAProxy showed the shard other than UP after the injection, DOWN (if ever), and every HAProxy UP again after the heal. */
   markedAt: number | null;
   markedAs: ServerState | null;
+  /** When the last of the HAProxies showed it other than UP too. */
+  allMarkedAt: number | null;
   downAt: number | null;
   /** HAProxy's words for it then: `DOWN (agent)` when the sidecar said so, `DOWN` when HAProxy's own check failed. */
   downStatus: string | null;
@@ -60,6 +62,8 @@ export interface FaultWindow {
   readonly newRoomsAfterMs: number[];
   /** New conferences placed on a shard the HAProxies showed unavailable while this fault lasted. */
   newRoomsOnUnavailable: number;
+  /** Failed joins while it lasted, by what went wrong. */
+  readonly failures: Map<string, number>;
 }
 
 export function openWindow(name: string, shard: string | null, kind: FaultKind, at: number, affected: number, haproxy: number | null): FaultWindow {
@@ -77,6 +81,7 @@ export function openWindow(name: string, shard: string | null, kind: FaultKind, 
     pending: new Set(),
     markedAt: null,
     markedAs: null,
+    allMarkedAt: null,
     downAt: null,
     downStatus: null,
     backAt: null,
@@ -87,6 +92,7 @@ export function openWindow(name: string, shard: string | null, kind: FaultKind, 
     disconnectedElsewhere: 0,
     newRoomsAfterMs: [],
     newRoomsOnUnavailable: 0,
+    failures: new Map(),
   };
 }
 
@@ -101,6 +107,7 @@ export function markWindow(window: FaultWindow, views: readonly ServerView[], st
     window.markedAt = at;
     window.markedAs = worst;
   }
+  if (window.allMarkedAt === null && window.markedAt !== null && window.healedAt === null && views.every((view) => view !== 'UP' && view !== 'UNCHECKED')) window.allMarkedAt = at;
   if (window.downAt === null && worst === 'DOWN') {
     window.downAt = at;
     window.downStatus = status ?? null;

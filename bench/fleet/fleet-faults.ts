@@ -108,6 +108,7 @@ export function fleetFaults(timing: Timing): Fault[] {
       await shownEverywhere(context, 'DRAIN');
       const racing = raceRooms(context, 2 * agentInterMs);
       await sleep(200);
+      await context.haproxies.saveState(0);
       const ms = await context.haproxies.reload(0);
       context.log(`    HAProxy 1 reloaded: its new worker answered after ${Math.round(ms)} ms, ${await context.haproxies.entryCount(0)} stick entries`);
       const rooms = await racing;

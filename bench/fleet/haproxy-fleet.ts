@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Haproxy, stateOf, type ServerView as HaproxyServer } from '../../test/e2e/components';
 import { BACKEND, fillExample, type ExampleServer } from '../../test/e2e/example-config';
 import { freePort, waitFor } from '../../test/helpers/daemon';
@@ -139,6 +141,18 @@ export class HaproxyFleet {
       }),
     );
     return each.join('; ');
+  }
+
+  /**
+   * What the example asks before a reload or stop (and Jitsi's own unit
+   * does): the servers' state saved where its server-state-file reads it, so
+   * that the new process starts with the drains and weights of the old one.
+   */
+  async saveState(index: number): Promise<void> {
+    const member = this.member(index);
+    if (!/^\s*server-state-file /m.test(member.config)) return;
+    const haproxy = this.running(index);
+    writeFileSync(join(haproxy.dir, 'server-state'), await haproxy.command('show servers state'));
   }
 
   /** A graceful reload (`systemctl reload`: SIGUSR2 to the master); resolves once the new worker answers on the socket. */

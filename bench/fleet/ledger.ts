@@ -269,7 +269,7 @@ export class Ledger {
 
   failed(why: string): void {
     this.failedJoins += 1;
-    this.failures.set(why, (this.failures.get(why) ?? 0) + 1);
+    for (const counts of [this.failures, ...this.active().map((window) => window.failures)]) counts.set(why, (counts.get(why) ?? 0) + 1);
   }
 
   /** The room's name is given up (its meeting is over for good); a later use of it is another meeting. */

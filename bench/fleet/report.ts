@@ -39,6 +39,10 @@ export interface FaultResult {
   readonly newRoomsOnUnavailable: number;
   readonly newRoomsOnShardAfterInjection: number;
   readonly disconnectedElsewhere: number;
+  /** The HAProxies showed the shard other than UP, the first and the last of them, ms after the injection. */
+  readonly haproxyAllAfterMs: number | null;
+  /** Failed joins while it lasted, by what went wrong. */
+  readonly failedJoins: Readonly<Record<string, number>>;
 }
 
 export interface FleetResults {
@@ -145,6 +149,8 @@ function faultResults(facts: RunFacts): FaultResult[] {
       newRoomsOnUnavailable: window.newRoomsOnUnavailable,
       newRoomsOnShardAfterInjection: window.newRoomsAfterMs.length,
       disconnectedElsewhere: window.disconnectedElsewhere,
+      haproxyAllAfterMs: window.allMarkedAt === null ? null : Math.round(window.allMarkedAt - window.injectedAt),
+      failedJoins: Object.fromEntries(window.failures),
     };
   });
 }
@@ -210,15 +216,21 @@ export function results(facts: RunFacts): FleetResults {
 
 const text = (value: number | null): string => (value === null ? '-' : String(value));
 
+/** What the HAProxies showed and when: `DRAIN 355` for one, `DRAIN 355-1190` from the first to the last of several. */
+function seen(fault: FaultResult): string {
+  if (fault.haproxySaw === null) return 'no change';
+  const last = fault.haproxyAllAfterMs !== null && fault.haproxyAllAfterMs !== fault.haproxyAfterMs ? `-${fault.haproxyAllAfterMs}` : '';
+  const down = fault.haproxySaw !== 'DOWN' && fault.haproxyDownAfterMs !== null ? `, DOWN ${fault.haproxyDownAfterMs}` : '';
+  return `${fault.haproxySaw} ${text(fault.haproxyAfterMs)}${last}${down}`;
+}
+
 const HEADER = ['fault', 'shard', 'HAProxy saw (ms)', 'affected', 'disconn.', 'failover p50', 'p99', 'max', 'bound+retry', 'not back', 'moved', 'w/o fault', 'split', 'drain moves', 'new on unavail.', 'new rooms on it', 'disconn. elsewhere'];
 
 function rows(output: FleetResults): string[][] {
   return output.faults.map((fault) => [
     fault.fault,
     fault.shard ?? '-',
-    fault.haproxySaw === null
-      ? 'no change'
-      : `${fault.haproxySaw} ${text(fault.haproxyAfterMs)}${fault.haproxySaw !== 'DOWN' && fault.haproxyDownAfterMs !== null ? `, DOWN ${fault.haproxyDownAfterMs}` : ''}`,
+    seen(fault),
     String(fault.affectedParticipants),
     String(fault.disconnected),
     text(fault.failoverP50Ms),
