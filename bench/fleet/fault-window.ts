@@ -52,6 +52,8 @@ export interface FaultWindow {
   /** Rooms that moved off the shard, and rooms that split, during the window. */
   readonly movedRooms: Set<string>;
   readonly splitRooms: Set<string>;
+  /** The longest of the splits that began while it lasted, once ended (ms); null if none ended. */
+  longestSplitMs: number | null;
   /** Running conferences that moved off a shard without a fault of its own while this fault lasted. */
   readonly movedWithoutFault: Set<string>;
   /** Running conferences that left the shard while it drained. */
@@ -87,6 +89,7 @@ export function openWindow(name: string, shard: string | null, kind: FaultKind, 
     backAt: null,
     movedRooms: new Set(),
     splitRooms: new Set(),
+    longestSplitMs: null,
     movedWithoutFault: new Set(),
     drainMoves: new Set(),
     disconnectedElsewhere: 0,

@@ -49,29 +49,49 @@ function fault(name: string, kind: FaultKind, expect: Fault['expect'], detection
 }
 
 /**
+ * A fault of HAProxy 1 while the schedule's shard drains (every HAProxy shows
+ * it DRAIN first): what HAProxy 1 forgets or mishandles then shows as rooms
+ * moved off the draining shard or new rooms placed on it.
+ */
+function whileDrained(name: string, act: (context: FaultContext) => Promise<void>): Fault {
+  return fault(
+    name,
+    'drain',
+    'DRAIN',
+    100,
+    async (context, heal) => {
+      context.shard.setStatus('drain');
+      await shownEverywhere(context, 'DRAIN');
+      await act(context);
+      context.shard.setStatus('ready');
+      heal();
+    },
+    0,
+  );
+}
+
+/**
  * A drained shard while HAProxy 1 goes away and comes back: what a restart
  * costs depends on what it forgot (the drain, the table) and on when it
  * takes traffic again. `checked`: the operator's procedure first (its agents
  * have answered for every shard and its peers have taught it the table).
  */
-function restartWhileDraining(context: FaultContext, checked: boolean): Promise<void> {
+async function restartWhileDraining(context: FaultContext, checked: boolean): Promise<void> {
   const { haproxies, balancer, timing, log } = context;
-  return (async () => {
-    haproxies.kill(0);
-    balancer.takeOut(0);
-    await sleep(2000);
-    const started = performance.now();
-    await haproxies.restart(0);
-    if (checked) {
-      await haproxies.verdicts(0);
-      await waitFor('HAProxy 1 to learn the table from its peers', async () => ((await haproxies.synced(0)) ? true : undefined), 60_000, 100).catch(() => log('    HAProxy 1: no resync within 60 s'));
-    }
-    balancer.putBack(0);
-    log(`    HAProxy 1 back in rotation ${Math.round(performance.now() - started)} ms after its restart, ${await haproxies.entryCount(0)} stick entries`);
-    const rooms = await raceRooms(context, 2 * timing.agentInterMs);
-    await sleep(timing.holdMs);
-    endRooms(context, rooms);
-  })();
+  await haproxies.kill(0);
+  balancer.takeOut(0);
+  await sleep(2000);
+  const started = performance.now();
+  await haproxies.restart(0);
+  if (checked) {
+    await haproxies.verdicts(0);
+    await waitFor('HAProxy 1 to learn the table from its peers', async () => ((await haproxies.synced(0)) ? true : undefined), 60_000, 100).catch(() => log('    HAProxy 1: no resync within 60 s'));
+  }
+  balancer.putBack(0);
+  log(`    HAProxy 1 back in rotation ${Math.round(performance.now() - started)} ms after its restart, ${await haproxies.entryCount(0)} stick entries`);
+  const rooms = await raceRooms(context, 2 * timing.agentInterMs);
+  await sleep(timing.holdMs);
+  endRooms(context, rooms);
 }
 
 export function fleetFaults(timing: Timing): Fault[] {
@@ -103,34 +123,19 @@ export function fleetFaults(timing: Timing): Fault[] {
       heal();
       endRooms(context, rooms);
     }),
-    fault('HAProxy 1 reloaded while a shard drains and new rooms race in', 'drain', 'DRAIN', 100, async (context, heal) => {
-      context.shard.setStatus('drain');
-      await shownEverywhere(context, 'DRAIN');
+    whileDrained('HAProxy 1 reloaded while a shard drains and new rooms race in', async (context) => {
       const racing = raceRooms(context, 2 * agentInterMs);
       await sleep(200);
       await context.haproxies.saveState(0);
+      const before = await context.haproxies.entryCount(0);
       const ms = await context.haproxies.reload(0);
-      context.log(`    HAProxy 1 reloaded: its new worker answered after ${Math.round(ms)} ms, ${await context.haproxies.entryCount(0)} stick entries`);
+      context.log(`    HAProxy 1 reloaded: its new worker answered after ${Math.round(ms)} ms with ${await context.haproxies.entryCount(0)} stick entries (the old one had ${before})`);
       const rooms = await racing;
       await sleep(holdMs);
-      context.shard.setStatus('ready');
-      heal();
       endRooms(context, rooms);
-    }, 0),
-    fault('HAProxy 1 killed, restarted, in rotation once it listens', 'drain', 'DRAIN', 100, async (context, heal) => {
-      context.shard.setStatus('drain');
-      await shownEverywhere(context, 'DRAIN');
-      await restartWhileDraining(context, false);
-      context.shard.setStatus('ready');
-      heal();
-    }, 0),
-    fault("HAProxy 1 killed, restarted, in rotation after the operator's checks", 'drain', 'DRAIN', 100, async (context, heal) => {
-      context.shard.setStatus('drain');
-      await shownEverywhere(context, 'DRAIN');
-      await restartWhileDraining(context, true);
-      context.shard.setStatus('ready');
-      heal();
-    }, 0),
+    }),
+    whileDrained('HAProxy 1 killed, restarted, in rotation once it listens', (context) => restartWhileDraining(context, false)),
+    whileDrained("HAProxy 1 killed, restarted, in rotation after the operator's checks", (context) => restartWhileDraining(context, true)),
     // Rooms started while the peers cannot talk have their entry on one HAProxy only; the drain then rehashes them on the others.
     fault('peer link cut, a shard drained, then healed', 'drain', 'DRAIN', 100, async (context, heal) => {
       const { haproxies, crowd } = context;

@@ -106,9 +106,10 @@ export class HaproxyFleet {
     return haproxy.servers(BACKEND);
   }
 
-  /** Each running HAProxy's view of every shard; one that does not answer is left out. */
-  async views(): Promise<{ views: Map<number, Map<string, ServerView>>; statuses: Map<string, string> }> {
+  /** Each running HAProxy's view of every shard, and the weights it applies; one that does not answer is left out. */
+  async views(): Promise<{ views: Map<number, Map<string, ServerView>>; statuses: Map<string, string>; weights: Map<number, Map<string, number>> }> {
     const views = new Map<number, Map<string, ServerView>>();
+    const weights = new Map<number, Map<string, number>>();
     const statuses = new Map<string, string>();
     await Promise.all(
       this.members.map(async (member, index) => {
@@ -116,13 +117,14 @@ export class HaproxyFleet {
         try {
           const servers = await member.haproxy.servers(BACKEND);
           views.set(index, new Map([...servers].map(([name, server]) => [name, server.lastAgent.startsWith('via agent') ? stateOf(server) : 'UNCHECKED'])));
+          weights.set(index, new Map([...servers].map(([name, server]) => [name, server.weight])));
           for (const [name, server] of servers) if (!statuses.has(name) || server.status.startsWith('DOWN')) statuses.set(name, server.status);
         } catch {
           // A sample lost to a busy or restarting HAProxy: the next one follows.
         }
       }),
     );
-    return { views, statuses };
+    return { views, statuses, weights };
   }
 
   /** One command on HAProxy `index`'s admin socket ('' when it is not running). */
@@ -168,18 +170,9 @@ export class HaproxyFleet {
     return performance.now() - started;
   }
 
-  /** The host's HAProxy dies (kill -9 of the master and its workers): its connections are gone. */
-  kill(index: number): void {
-    const haproxy = this.running(index);
-    const pids = [haproxy.child.pid, ...haproxy.workers()];
-    for (const pid of pids) {
-      if (pid === undefined) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+  /** The host's HAProxy dies (kill -9 of its workers and its master): its connections are gone. */
+  async kill(index: number): Promise<void> {
+    await this.running(index).crash();
   }
 
   /** Starts HAProxy `index` again after a kill (the old process is reaped first). */

@@ -62,8 +62,8 @@ export class Ledger {
   readonly splitRooms = new Set<string>();
   /** Every episode of a split, begun and ended. */
   readonly splits: SplitRecord[] = [];
-  /** Rooms split right now, with their open episode. */
-  private readonly splitNow = new Map<string, { record: SplitRecord; since: number }>();
+  /** Rooms split right now, with their open episode and the faults going on when it began. */
+  private readonly splitNow = new Map<string, { record: SplitRecord; since: number; windows: FaultWindow[] }>();
   /** Rooms moved although their shard had no fault. */
   readonly movedWithoutFault = new Set<string>();
   /** Rooms moved off a shard whose sidecar was being restarted or killed. */
@@ -77,6 +77,12 @@ export class Ledger {
   readonly newRoomsOnUnavailable: UnavailablePlacement[] = [];
   /** Sessions ended by each cause other than leaving. */
   readonly endings = new Map<EndCause, number>();
+  /** Times HAProxy 1 applied a new weight to a shard that stayed UP (the sidecar's WEIGHT_PARTICIPANTS steps). */
+  weightChanges = 0;
+  /** Samples of several HAProxies, and those in which two of them applied a different state or weight to a shard: their hash rings differed. */
+  samples = 0;
+  disagreeingSamples = 0;
+  private readonly weights = new Map<string, number>();
   newRooms = 0;
   joins = 0;
   failedJoins = 0;
@@ -142,10 +148,19 @@ export class Ledger {
 
   // ------------------------------------------------------------ HAProxy
 
-  /** One sample of each HAProxy's view of every shard (HAProxy index → shard → view), with `show stat`'s status words. */
-  observe(views: ReadonlyMap<number, ReadonlyMap<string, ServerView>>, statuses: ReadonlyMap<string, string> = new Map()): void {
+  /**
+   * One sample of each HAProxy's view of every shard (HAProxy index → shard →
+   * view), with `show stat`'s status words and the weights HAProxy applies.
+   */
+  observe(views: ReadonlyMap<number, ReadonlyMap<string, ServerView>>, statuses: ReadonlyMap<string, string> = new Map(), weights: ReadonlyMap<number, ReadonlyMap<string, number>> = new Map()): void {
     const at = this.now();
     for (const [haproxy, shards] of views) this.views.set(haproxy, new Map(shards));
+    for (const [shard, weight] of weights.get(0) ?? []) {
+      const before = this.weights.get(shard);
+      if (before !== undefined && before !== weight && before > 0 && weight > 0) this.weightChanges += 1;
+      this.weights.set(shard, weight);
+    }
+    this.compareRings(views, weights);
     for (const window of this.windows) {
       if (window.shard !== null) markWindow(window, this.viewsOf(window.shard), statuses.get(window.shard), at);
     }
@@ -161,6 +176,15 @@ export class Ledger {
       const reused = placement.sinceLastMs === null ? '' : ` (its last conference ended ${Math.round(placement.sinceLastMs / 1000)} s before)`;
       this.example(`new room ${placement.room} placed on ${placement.shard} while HAProxy ${placement.via + 1} showed it ${after}${reused}`);
     }
+  }
+
+  private compareRings(views: ReadonlyMap<number, ReadonlyMap<string, ServerView>>, weights: ReadonlyMap<number, ReadonlyMap<string, number>>): void {
+    if (weights.size < 2) return;
+    this.samples += 1;
+    const ring = (haproxy: number, shards: ReadonlyMap<string, number>): string =>
+      JSON.stringify([...shards].sort(([a], [b]) => a.localeCompare(b)).map(([shard, weight]) => [shard, views.get(haproxy)?.get(shard), weight]));
+    const rings = [...weights].map(([haproxy, shards]) => ring(haproxy, shards));
+    if (new Set(rings).size > 1) this.disagreeingSamples += 1;
   }
 
   private viewsOf(shard: string): ServerView[] {
@@ -319,8 +343,10 @@ export class Ledger {
     const open = this.splitNow.get(room);
     if (serving.length < 2) {
       if (open !== undefined) {
+        const lasted = Math.round(this.now() - open.since);
         open.record.to = this.iso(this.now());
-        open.record.durationMs = Math.round(this.now() - open.since);
+        open.record.durationMs = lasted;
+        for (const window of open.windows) window.longestSplitMs = Math.max(window.longestSplitMs ?? 0, lasted);
         this.splitNow.delete(room);
       }
       return;
@@ -328,11 +354,12 @@ export class Ledger {
     if (open !== undefined) return;
     const record: SplitRecord = { room, shards: serving, from: this.iso(this.now()), to: null, durationMs: null };
     this.splits.push(record);
-    this.splitNow.set(room, { record, since: this.now() });
+    const windows = this.active();
+    this.splitNow.set(room, { record, since: this.now(), windows });
     this.example(`room ${room} split over ${serving.join(', ')}`);
     this.anomaly(room, `split over ${serving.join(', ')}`);
     this.splitRooms.add(room);
-    for (const window of this.active()) window.splitRooms.add(room);
+    for (const window of windows) window.splitRooms.add(room);
   }
 
   private iso(at: number): string {

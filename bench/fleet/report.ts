@@ -34,6 +34,8 @@ export interface FaultResult {
   readonly movedRooms: number;
   readonly movesWithoutFault: number;
   readonly splitRooms: number;
+  /** The longest of those splits (ms), until the clients' own repair (a BOSH poll answered terminate, a keep-alive answered by another shard) ended it. */
+  readonly longestSplitMs: number | null;
   /** Running conferences that left the shard while it drained: 0 is a drain that kept every room. */
   readonly drainMoves: number;
   readonly newRoomsOnUnavailable: number;
@@ -69,6 +71,11 @@ export interface FleetResults {
   readonly joins: number;
   readonly failedJoins: number;
   readonly newRooms: number;
+  /** New weights HAProxy 1 applied to shards that stayed UP, and how many per shard and minute. */
+  readonly weightChanges: number;
+  readonly weightChangesPerShardMinute: number;
+  /** The share (%) of the samples of several HAProxies in which two of them applied a different state or weight to some shard. */
+  readonly ringDisagreement: number | null;
   /** Failed joins by what went wrong. */
   readonly failures: Readonly<Record<string, number>>;
   /** Sessions that ended other than by leaving, by cause (`terminated`: a BOSH poll reached another shard; `shard-changed`: a websocket keep-alive did). */
@@ -145,6 +152,7 @@ function faultResults(facts: RunFacts): FaultResult[] {
       movedRooms: window.movedRooms.size,
       movesWithoutFault: window.movedWithoutFault.size,
       splitRooms: window.splitRooms.size,
+      longestSplitMs: window.longestSplitMs,
       drainMoves: window.drainMoves.size,
       newRoomsOnUnavailable: window.newRoomsOnUnavailable,
       newRoomsOnShardAfterInjection: window.newRoomsAfterMs.length,
@@ -194,6 +202,9 @@ export function results(facts: RunFacts): FleetResults {
     joins: ledger.joins,
     failedJoins: ledger.failedJoins,
     newRooms: ledger.newRooms,
+    weightChanges: ledger.weightChanges,
+    ringDisagreement: ledger.samples === 0 ? null : Math.round((ledger.disagreeingSamples / ledger.samples) * 1000) / 10,
+    weightChangesPerShardMinute: Math.round((ledger.weightChanges / settings.shards / ((facts.finishedAt.getTime() - facts.startedAt.getTime()) / 60_000)) * 100) / 100,
     endings: Object.fromEntries(ledger.endings),
     failures: Object.fromEntries(ledger.failures),
     splits: ledger.splits,
@@ -224,7 +235,7 @@ function seen(fault: FaultResult): string {
   return `${fault.haproxySaw} ${text(fault.haproxyAfterMs)}${last}${down}`;
 }
 
-const HEADER = ['fault', 'shard', 'HAProxy saw (ms)', 'affected', 'disconn.', 'failover p50', 'p99', 'max', 'bound+retry', 'not back', 'moved', 'w/o fault', 'split', 'drain moves', 'new on unavail.', 'new rooms on it', 'disconn. elsewhere'];
+const HEADER = ['fault', 'shard', 'HAProxy saw (ms)', 'affected', 'disconn.', 'failover p50', 'p99', 'max', 'bound+retry', 'not back', 'moved', 'w/o fault', 'split (longest ms)', 'drain moves', 'new on unavail.', 'new rooms on it', 'disconn. elsewhere'];
 
 function rows(output: FleetResults): string[][] {
   return output.faults.map((fault) => [
@@ -240,7 +251,7 @@ function rows(output: FleetResults): string[][] {
     String(fault.notRecovered),
     String(fault.movedRooms),
     String(fault.movesWithoutFault),
-    String(fault.splitRooms),
+    fault.longestSplitMs === null ? String(fault.splitRooms) : `${fault.splitRooms} (≤${fault.longestSplitMs})`,
     String(fault.drainMoves),
     String(fault.newRoomsOnUnavailable),
     String(fault.newRoomsOnShardAfterInjection),
@@ -258,7 +269,9 @@ function summary(output: FleetResults): string[] {
       `rooms moved by a sidecar restart or kill ${output.restartMoves}; rooms moved off a draining shard ${output.drainMoves}; ` +
       `new rooms on a draining or down shard ${output.newRoomsOnUnavailable} (${output.newRoomsOnUnavailableReused} of them a name used again within the table's expire); ` +
       `conferences that emptied and started again elsewhere ${output.replacedAfterEmpty}; ` +
-      `participants disconnected without a fault of their shard ${output.disconnectedWithoutFault}; sessions ended ${JSON.stringify(output.endings)}`,
+      `participants disconnected without a fault of their shard ${output.disconnectedWithoutFault}; sessions ended ${JSON.stringify(output.endings)}; ` +
+      `weight changes ${output.weightChanges} (${output.weightChangesPerShardMinute} per shard and minute); ` +
+      `HAProxies on different rings in ${output.ringDisagreement ?? '-'} % of the samples`,
     `goals: ${Object.entries(output.goals).map(([goal, met]) => `${goal} ${met ? 'yes' : 'NO'}`).join(', ')}`,
   ];
 }

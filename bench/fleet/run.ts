@@ -161,8 +161,8 @@ async function explainAnomaly(haproxies: HaproxyFleet | undefined, ledger: Ledge
 /** Every HAProxy's view of every shard, every 100 ms, into the ledger. */
 async function sampleHaproxies(haproxies: HaproxyFleet, ledger: Ledger, running: () => boolean): Promise<void> {
   while (running()) {
-    const { views, statuses } = await haproxies.views();
-    ledger.observe(views, statuses);
+    const { views, statuses, weights } = await haproxies.views();
+    ledger.observe(views, statuses, weights);
     await sleep(100);
   }
 }

@@ -57,26 +57,51 @@ export class FleetShard {
     await this.jicofo.set('jicofoStats', REPLIES.statsWith(participants)).catch(() => undefined);
   }
 
+  /**
+   * Starts the shard's processes on free ports. Another suite on the machine
+   * can take a port between the check and the bind; then the shard is
+   * started again on others, a few times.
+   */
   static async start(name: string, launch: SidecarCommand, settings: Readonly<Record<string, string>>): Promise<FleetShard> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await FleetShard.startOnce(name, launch, settings);
+      } catch (error) {
+        if (attempt >= 3 || !String(error).includes('EADDRINUSE')) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(name: string, launch: SidecarCommand, settings: Readonly<Record<string, string>>): Promise<FleetShard> {
     const dir = mkdtempSync(join(tmpdir(), `fleet-${name}-`));
     const [conferencePort, componentPort, httpPort, tcpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const prosody = await UpstreamProcess.start('prosody', 0, { conferences: { shard: name, port: conferencePort, componentPort } });
-    const jicofo = await UpstreamProcess.start('jicofo', 0, { componentPort });
-    const statusFile = join(dir, 'shard-status');
-    writeFileSync(statusFile, 'ready\n');
-    const sidecar = new SidecarProcess(`sidecar-${name}`, launch, {
-      ...settings,
-      HTTP_PORT: String(httpPort),
-      TCP_PORT: String(tcpPort),
-      HTTP_HOST: '127.0.0.1',
-      TCP_HOST: '127.0.0.1',
-      JICOFO_ORIG: jicofo.origin,
-      PROSODY_ORIG: prosody.origin,
-      STATUS_PATH: statusFile,
-    });
-    await sidecar.start();
-    const front = await ShardFront.start(conferencePort);
-    return new FleetShard(name, jicofo, prosody, sidecar, front, conferencePort, dir);
+    const started: { stop(): Promise<void> }[] = [];
+    try {
+      const prosody = await UpstreamProcess.start('prosody', 0, { conferences: { shard: name, port: conferencePort, componentPort } });
+      started.push(prosody);
+      const jicofo = await UpstreamProcess.start('jicofo', 0, { componentPort });
+      started.push(jicofo);
+      const statusFile = join(dir, 'shard-status');
+      writeFileSync(statusFile, 'ready\n');
+      const sidecar = new SidecarProcess(`sidecar-${name}`, launch, {
+        ...settings,
+        HTTP_PORT: String(httpPort),
+        TCP_PORT: String(tcpPort),
+        HTTP_HOST: '127.0.0.1',
+        TCP_HOST: '127.0.0.1',
+        JICOFO_ORIG: jicofo.origin,
+        PROSODY_ORIG: prosody.origin,
+        STATUS_PATH: statusFile,
+      });
+      started.push(sidecar);
+      await sidecar.start();
+      const front = await ShardFront.start(conferencePort);
+      return new FleetShard(name, jicofo, prosody, sidecar, front, conferencePort, dir);
+    } catch (error) {
+      await Promise.all(started.map((process) => process.stop()));
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
   }
 
   /** As `signal-sidecar drain` writes it: a new file renamed over the old one. */

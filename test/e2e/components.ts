@@ -303,18 +303,27 @@ export class Haproxy {
     return readFileSync(file, 'utf8').trim().split(/\s+/).filter((word) => word !== '').map(Number);
   }
 
-  async stop(): Promise<void> {
-    const workers = this.workers();
-    // SIGUSR1 is HAProxy's soft stop: it exits as soon as no connection is open.
-    await this.child.stop('SIGUSR1', 3000);
-    // A master killed before its workers left leaves them to be stopped by their own PIDs.
-    for (const worker of workers) {
+  /**
+   * kill -9, as a crash does: the workers first, so that their master reaps
+   * them before it goes too and none is left a zombie.
+   */
+  async crash(): Promise<void> {
+    for (const worker of this.workers()) {
       try {
         process.kill(worker, 'SIGKILL');
       } catch {
         // already gone
       }
     }
+    await waitFor('the master to reap its workers', () => (this.workers().length === 0 ? true : undefined), 2000, 20).catch(() => undefined);
+    await this.child.stop('SIGKILL', 1000);
+  }
+
+  async stop(): Promise<void> {
+    // SIGUSR1 is HAProxy's soft stop: it exits as soon as no connection is open.
+    this.child.kill('SIGUSR1');
+    const stopped = await Promise.race([this.child.exited.then(() => true), sleep(3000).then(() => false)]);
+    if (!stopped) await this.crash();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

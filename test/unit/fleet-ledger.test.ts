@@ -107,13 +107,28 @@ describe('fleet ledger', () => {
     assert.equal(drain.backAt, 300);
   });
 
+  it('counts the weight changes of HAProxy 1 and the samples in which two HAProxies apply different rings', () => {
+    const { book } = ledger();
+    const weights = (...haproxies: Record<string, number>[]): Map<number, Map<string, number>> => new Map(haproxies.map((entries, index) => [index, new Map(Object.entries(entries))]));
+    const up = states({ shard1: 'UP', shard2: 'UP' }, { shard1: 'UP', shard2: 'UP' });
+    book.observe(up, new Map(), weights({ shard1: 256, shard2: 256 }, { shard1: 256, shard2: 256 }));
+    book.observe(up, new Map(), weights({ shard1: 128, shard2: 256 }, { shard1: 256, shard2: 256 }));
+    // Listed in another order by HAProxy 2: the same ring.
+    book.observe(up, new Map(), weights({ shard1: 128, shard2: 256 }, { shard2: 256, shard1: 128 }));
+    book.observe(states({ shard1: 'DRAIN', shard2: 'UP' }, { shard1: 'UP', shard2: 'UP' }), new Map(), weights({ shard1: 128, shard2: 256 }, { shard1: 128, shard2: 256 }));
+    assert.equal(book.weightChanges, 1);
+    assert.deepEqual([book.samples, book.disagreeingSamples], [4, 2]);
+  });
+
   it('records each split with the shards and when it began and ended', () => {
     const { book, at } = ledger();
+    const racing = book.openWindow('racing', null, 'fleet');
     at(1000);
     book.joined(1, 'race', 'shard1', 0);
     book.joined(2, 'race', 'shard2', 1);
     at(4000);
     book.ended(2, 'terminated');
+    assert.equal(racing.longestSplitMs, 3000);
     const [split] = book.splits;
     assert.deepEqual(split?.shards, ['shard1', 'shard2']);
     assert.equal(split?.durationMs, 3000);
