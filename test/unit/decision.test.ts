@@ -173,6 +173,29 @@ describe('participant weighting', () => {
     assert.equal(weighted(10, 20), 'up drain 0%');
   });
 
+  it('holds a weight until the remaining capacity is a whole step away from it', () => {
+    const timeline = new Timeline({ ...SETTINGS, weightParticipants: true, participantMax: 1000 });
+    const at = (second: number, participants: number): string => line(timeline.poll(second, { statsBody: statsWith(participants) }));
+    // 52 % left: 50 %; a count hovering around the 52.5 % edge keeps it there.
+    assert.equal(at(0, 480), 'up ready 50%');
+    assert.equal(at(5, 470), 'up ready 50%');
+    assert.equal(at(10, 478), 'up ready 50%');
+    assert.equal(at(15, 451), 'up ready 50%');
+    // A whole step (5 points) from the reported 50 %: the share as the contract rounds it.
+    assert.equal(at(20, 450), 'up ready 55%');
+    assert.equal(at(25, 480), 'up ready 55%');
+    assert.equal(at(30, 500), 'up ready 50%');
+    assert.equal(at(35, 10), 'up ready 100%');
+  });
+
+  it('holds nothing across a drain or unknown participants: the next weight is the share itself', () => {
+    const timeline = new Timeline({ ...SETTINGS, weightParticipants: true, participantMax: 1000 });
+    assert.equal(line(timeline.poll(0, { statsBody: statsWith(480) })), 'up ready 50%');
+    assert.equal(line(timeline.poll(5, { status: 'drain', statsBody: statsWith(480) })), 'up drain 0%');
+    assert.equal(line(timeline.poll(10, { statsBody: statsWith(470) })), 'up ready 55%');
+    assert.equal(line(timeline.poll(15, { stats: 500 })), 'down ready 0%');
+  });
+
   it('is 100 % without WEIGHT_PARTICIPANTS whatever the load', () => {
     assert.equal(line(new Timeline({ ...SETTINGS, participantMax: 1000 }).poll(0, { statsBody: statsWith(900) })), 'up ready 100%');
   });
