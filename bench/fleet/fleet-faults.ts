@@ -126,6 +126,8 @@ export function fleetFaults(timing: Timing): Fault[] {
     whileDrained('HAProxy 1 reloaded while a shard drains and new rooms race in', async (context) => {
       const racing = raceRooms(context, 2 * agentInterMs);
       await sleep(200);
+      // The reload procedure: a process that has not finished its own resync hands an empty table over (haproxy#1216).
+      await waitFor('HAProxy 1 to be in sync with its peers', async () => ((await context.haproxies.synced(0)) ? true : undefined), 30_000, 100);
       await context.haproxies.saveState(0);
       const before = await context.haproxies.entryCount(0);
       const ms = await context.haproxies.reload(0);

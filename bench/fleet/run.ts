@@ -14,7 +14,7 @@ import { HaproxyFleet, type HaproxyRuntime } from './haproxy-fleet';
 import { Ledger } from './ledger';
 import { options, type Options } from './options';
 import { RegionalBalancer } from './regional-balancer';
-import { markdown, results, table } from './report';
+import { markdown, results, table, type FleetResults } from './report';
 import type { ClientSettings } from './session';
 import { FleetShard } from './shard';
 
@@ -52,6 +52,19 @@ async function runtimes(settings: Options): Promise<HaproxyRuntime[]> {
   return [{ root: trixie.root, version: trixie.version }, ...all.slice(1)];
 }
 
+/** The sidecars' intervals, the faults' duration, and the example's agent-inter and expire. */
+function timingOf(settings: Options, configText: string): Timing {
+  return {
+    pollMs: seconds(settings.sidecarEnv, 'POLLING_INTERVAL', 5),
+    dampeningMs: seconds(settings.sidecarEnv, 'HEALTH_DAMPENING_INTERVAL', 30),
+    graceMs: seconds(settings.sidecarEnv, 'DRAIN_GRACE_INTERVAL', 120),
+    probeTimeoutMs: seconds(settings.sidecarEnv, 'PROBE_TIMEOUT', 3),
+    holdMs: settings.quick ? 6000 : 20_000,
+    agentInterMs: durationIn(configText, /agent-inter (\d+)(ms|s)\b/, 2000),
+    expireMs: durationIn(configText, /^\s*stick-table .*\bexpire (\d+)(ms|s|m|h)\b/m, 0),
+  };
+}
+
 function clientSettings(quick: boolean): ClientSettings {
   return {
     pingIntervalMs: 10_000,
@@ -75,15 +88,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const machineBefore = machine();
   const configText = readFileSync(settings.haproxyConfig, 'utf8');
-  const timing: Timing = {
-    pollMs: seconds(settings.sidecarEnv, 'POLLING_INTERVAL', 5),
-    dampeningMs: seconds(settings.sidecarEnv, 'HEALTH_DAMPENING_INTERVAL', 30),
-    graceMs: seconds(settings.sidecarEnv, 'DRAIN_GRACE_INTERVAL', 120),
-    probeTimeoutMs: seconds(settings.sidecarEnv, 'PROBE_TIMEOUT', 3),
-    holdMs: settings.quick ? 6000 : 20_000,
-    agentInterMs: durationIn(configText, /agent-inter (\d+)(ms|s)\b/, 2000),
-    expireMs: durationIn(configText, /^\s*stick-table .*\bexpire (\d+)(ms|s|m|h)\b/m, 0),
-  };
+  const timing = timingOf(settings, configText);
   log(
     `fleet bench (${settings.quick ? 'quick' : 'full'}): ${settings.shards} shards, ${settings.participants} participants (${settings.clients}), ` +
       `${settings.haproxies} HAProxies${settings.mixedVersions ? ' of mixed versions' : ''}, sidecar: ${settings.sidecarCommand}, ${JSON.stringify(settings.sidecarEnv)}, load ${String(machineBefore.loadAverage)}`,
@@ -108,12 +113,7 @@ async function main(): Promise<void> {
 
     const balancer = new RegionalBalancer(fleet.frontends, seeded(settings.seed + 2));
     const client = clientSettings(settings.quick);
-    const sizes = roomSizes(settings.participants, 'skewed', settings.seed);
-    crowd = new Crowd(sizes, seeded(settings.seed), client, ledger, balancer, settings.clients);
-    crowd.addSteadyRooms(24);
-    await crowd.join(settings.quick ? 5000 : 10_000);
-    log(`  ${crowd.live.length} participants in ${crowd.rooms.size} rooms (largest ${Math.max(...sizes)}), spread ${JSON.stringify(Object.fromEntries(ledger.sessionsPerShard()))}`);
-    crowd.startChurn();
+    crowd = await joinCrowd(settings, client, ledger, balancer);
 
     const calmMs = settings.quick ? 3000 : 10_000;
     await sleep(calmMs);
@@ -136,10 +136,7 @@ async function main(): Promise<void> {
       finishedAt,
       machine: { ...machineBefore, loadAverageAfter: machine().loadAverage },
     });
-    process.stdout.write(`\n${table(output)}\n`);
-    mkdirSync(dirname(settings.out), { recursive: true });
-    writeFileSync(settings.out, `${JSON.stringify({ ...output, markdown: markdown(output) }, null, 2)}\n`);
-    process.stdout.write(`results written to ${settings.out}\n`);
+    write(output, settings.out);
   } finally {
     sampling = false;
     await crowd?.stop();
@@ -147,6 +144,25 @@ async function main(): Promise<void> {
     await haproxies?.stop();
     await Promise.all(shards.map((shard) => shard.stop()));
   }
+}
+
+/** Every participant joined, and the fleet's background life begun. */
+async function joinCrowd(settings: Options, client: ClientSettings, ledger: Ledger, balancer: RegionalBalancer): Promise<Crowd> {
+  const sizes = roomSizes(settings.participants, 'skewed', settings.seed);
+  const crowd = new Crowd(sizes, seeded(settings.seed), client, ledger, balancer, settings.clients);
+  crowd.addSteadyRooms(24);
+  await crowd.join(settings.quick ? 5000 : 10_000);
+  log(`  ${crowd.live.length} participants in ${crowd.rooms.size} rooms (largest ${Math.max(...sizes)}), spread ${JSON.stringify(Object.fromEntries(ledger.sessionsPerShard()))}`);
+  crowd.startChurn();
+  return crowd;
+}
+
+/** The table on stdout, and the figures with the table in markdown into `file`. */
+function write(output: FleetResults, file: string): void {
+  process.stdout.write(`\n${table(output)}\n`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ ...output, markdown: markdown(output) }, null, 2)}\n`);
+  process.stdout.write(`results written to ${file}\n`);
 }
 
 /** A move or split, with every HAProxy's stick entry for the room at that moment. */

@@ -14,6 +14,31 @@ import { Timers } from './timers';
  * compared with the shard it joined; another shard means the room was moved,
  * and jitsi-meet reloads.
  */
+/**
+ * Reads an upgraded connection: the answer's status line goes to `status`
+ * (which says whether to go on), then every line after the 101 to `line`.
+ */
+function readUpgraded(socket: net.Socket, status: (line: string) => boolean, line: (text: string) => void): void {
+  let buffered = '';
+  let upgraded = false;
+  socket.on('data', (chunk: string) => {
+    buffered += chunk;
+    if (!upgraded) {
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const first = buffered.slice(0, buffered.indexOf('\r\n'));
+      buffered = buffered.slice(end + 4);
+      if (!status(first)) return;
+      upgraded = true;
+    }
+    for (let newline = buffered.indexOf('\n'); newline !== -1; newline = buffered.indexOf('\n')) {
+      const text = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      line(text);
+    }
+  });
+}
+
 export class WebsocketSession implements ConferenceSession {
   private socket: net.Socket | undefined;
   private readonly timers = new Timers();
@@ -33,7 +58,6 @@ export class WebsocketSession implements ConferenceSession {
     return new Promise((resolve) => {
       const { socket, via } = this.browser.connect();
       this.socket = socket;
-      let buffered = '';
       let upgraded = false;
       let opened = false;
       const fail = (why: string, shard: string | null = null): void => {
@@ -46,31 +70,22 @@ export class WebsocketSession implements ConferenceSession {
       socket.setEncoding('utf8');
       socket.setNoDelay(true);
       socket.once('connect', () => socket.write(upgradeRequest(this.room)));
-      socket.on('data', (chunk: string) => {
-        buffered += chunk;
-        if (!upgraded) {
-          const end = buffered.indexOf('\r\n\r\n');
-          if (end === -1) return;
-          const status = buffered.slice(0, buffered.indexOf('\r\n'));
-          buffered = buffered.slice(end + 4);
-          if (!status.startsWith('HTTP/1.1 101')) {
-            fail(`upgrade answered ${status.slice(9, 12)}`);
-            return;
-          }
-          upgraded = true;
-        }
-        for (let newline = buffered.indexOf('\n'); newline !== -1 && this.socket === socket; newline = buffered.indexOf('\n')) {
-          const [word = '', shard = ''] = words(buffered.slice(0, newline));
-          buffered = buffered.slice(newline + 1);
-          if (opened) this.onLine(word);
-          else if (word === 'joined') {
-            opened = true;
-            this.timers.clear();
-            this.shard = shard;
-            this.schedulePing(Math.random() * this.settings.pingIntervalMs);
-            this.scheduleKeepAlive();
-            resolve({ joined: true, shard, via });
-          } else fail(word === '' ? 'no answer' : word, shard === '' ? null : shard);
+      const upgrade = (status: string): boolean => {
+        upgraded = status.startsWith('HTTP/1.1 101');
+        if (!upgraded) fail(`upgrade answered ${status.slice(9, 12)}`);
+        return upgraded;
+      };
+      readUpgraded(socket, upgrade, (line) => {
+        if (this.socket !== socket) return;
+        const [word = '', shard = ''] = words(line);
+        if (opened) {
+          this.onLine(word);
+        } else if (word === 'joined') {
+          opened = true;
+          this.started(shard);
+          resolve({ joined: true, shard, via });
+        } else {
+          fail(word === '' ? 'no answer' : word, shard === '' ? null : shard);
         }
       });
       socket.once('error', () => undefined);
@@ -97,6 +112,14 @@ export class WebsocketSession implements ConferenceSession {
     socket?.removeAllListeners();
     socket?.on('error', () => undefined);
     socket?.destroy();
+  }
+
+  /** Joined `shard`: pings and keep-alives begin. */
+  private started(shard: string): void {
+    this.timers.clear();
+    this.shard = shard;
+    this.schedulePing(Math.random() * this.settings.pingIntervalMs);
+    this.scheduleKeepAlive();
   }
 
   private end(cause: Parameters<OnEnd>[0]): void {
