@@ -175,17 +175,19 @@ describe('participant weighting', () => {
 
   it('holds a weight until the remaining capacity is a whole step away from it', () => {
     const timeline = new Timeline({ ...SETTINGS, weightParticipants: true, participantMax: 1000 });
-    const at = (second: number, participants: number): string => line(timeline.poll(second, { statsBody: statsWith(participants) }));
-    // 52 % left: 50 %; a count hovering around the 52.5 % edge keeps it there.
-    assert.equal(at(0, 480), 'up ready 50%');
-    assert.equal(at(5, 470), 'up ready 50%');
-    assert.equal(at(10, 478), 'up ready 50%');
-    assert.equal(at(15, 451), 'up ready 50%');
-    // A whole step (5 points) from the reported 50 %: the share as the contract rounds it.
-    assert.equal(at(20, 450), 'up ready 55%');
-    assert.equal(at(25, 480), 'up ready 55%');
-    assert.equal(at(30, 500), 'up ready 50%');
-    assert.equal(at(35, 10), 'up ready 100%');
+    // Participants at each poll, and the weight reported.
+    const polls: readonly (readonly [number, number])[] = [
+      [480, 50], // 52 % left
+      [470, 50], // 53 %: the contract's rounding would say 55, but it is not a whole step from 50
+      [478, 50],
+      [451, 50],
+      [450, 55], // 55 %: a whole step from the reported 50, and the share as the contract rounds it
+      [480, 55],
+      [500, 50],
+      [10, 100],
+    ];
+    const reported = polls.map(([participants], index) => line(timeline.poll(index * 5, { statsBody: statsWith(participants) })));
+    assert.deepEqual(reported, polls.map(([, weight]) => `up ready ${weight}%`));
   });
 
   it('holds nothing across a drain or unknown participants: the next weight is the share itself', () => {
