@@ -16,6 +16,7 @@ import { Shard } from './shard';
 const skip = missing('haproxy');
 const TEST = { skip, timeout: 60_000 };
 const NAMES = ['haproxy1', 'haproxy2'] as const;
+const ROOMS = Array.from({ length: 6 }, (_, index) => `ten-oclock-${index}`);
 
 interface Pair {
   readonly proxies: Haproxy[];
@@ -65,7 +66,8 @@ const entry = async (proxy: Haproxy, room: string): Promise<string> => (await pr
 async function race(pair: Pair, room: string): Promise<{ first: string; second: string; entryDuringRace: string }> {
   const [one, two] = pair.proxies;
   assert.ok(one !== undefined && two !== undefined);
-  const held = fetchText(`http://127.0.0.1:${pair.frontends[0]}/http-bind?room=${room}&hold=1000`, 5000);
+  // Held long enough that the checks below come well before the answer, even on a busy machine.
+  const held = fetchText(`http://127.0.0.1:${pair.frontends[0]}/http-bind?room=${room}&hold=2000`, 8000);
   await sleep(100);
   // What the joiner's HAProxy knows of the room when it arrives, and the first one's.
   const entryDuringRace = (await entry(two, room)) + (await entry(one, room));
@@ -92,8 +94,7 @@ void describe('several HAProxies sharing a stick table, with examples/haproxy-sh
   void it('two first joiners of a new room racing through two peered HAProxies land on one shard, and both HAProxies then agree', TEST, async (t) => {
     const pair = await startPair(shards);
     try {
-      const rooms = Array.from({ length: 8 }, (_, index) => `ten-oclock-${index}`);
-      for (const room of rooms) {
+      for (const room of ROOMS) {
         const { first, second, entryDuringRace } = await race(pair, room);
         assert.equal(entryDuringRace, '', `no entry for ${room} while the first request is held: a true race`);
         assert.equal(second, first, `${room}: the joiner through HAProxy 2 lands beside the first participant`);
@@ -104,7 +105,7 @@ void describe('several HAProxies sharing a stick table, with examples/haproxy-sh
         const key = (text: string): string => /server_key=(\S+)/.exec(text)?.[1] ?? text;
         assert.equal(key(await entry(two, room)), key(await entry(one, room)));
       }
-      t.diagnostic(`e2e: peers: ${rooms.length} rooms, each raced by two first joiners through two HAProxies: one shard each`);
+      t.diagnostic(`e2e: peers: ${ROOMS.length} rooms, each raced by two first joiners through two HAProxies: one shard each`);
     } finally {
       await Promise.all(pair.proxies.map((proxy) => proxy.stop()));
     }
@@ -113,13 +114,12 @@ void describe('several HAProxies sharing a stick table, with examples/haproxy-sh
   void it('why the example forces server ids: without them, HAProxies listing the servers in another order hash racing joiners apart', TEST, async (t) => {
     const pair = await startPair(shards, { withoutIds: true });
     try {
-      const rooms = Array.from({ length: 8 }, (_, index) => `ten-oclock-${index}`);
       const apart: string[] = [];
-      for (const room of rooms) {
+      for (const room of ROOMS) {
         const { first, second } = await race(pair, room);
         if (first !== second) apart.push(`${room} on ${first} and ${second}`);
       }
-      t.diagnostic(`e2e: peers, without server ids: ${apart.length} of ${rooms.length} raced rooms split: ${apart.join('; ')}`);
+      t.diagnostic(`e2e: peers, without server ids: ${apart.length} of ${ROOMS.length} raced rooms split: ${apart.join('; ')}`);
       assert.ok(apart.length > 0, 'some raced rooms land on two shards');
     } finally {
       await Promise.all(pair.proxies.map((proxy) => proxy.stop()));
