@@ -1,5 +1,7 @@
 import { REPLIES } from '../../src/demo/fake-signal-node';
 import { sleep } from '../../test/helpers/daemon';
+import type { Fault, Timing } from './fault';
+import { fleetFaults } from './fleet-faults';
 import type { FaultKind } from './ledger';
 import type { FleetShard } from './shard';
 
@@ -10,29 +12,7 @@ import type { FleetShard } from './shard';
  * with the defaults (full run) and with short intervals (BENCH_QUICK=1).
  */
 
-export interface Timing {
-  /** The sidecars' POLLING_INTERVAL, HEALTH_DAMPENING_INTERVAL, DRAIN_GRACE_INTERVAL and PROBE_TIMEOUT, in ms. */
-  readonly pollMs: number;
-  readonly dampeningMs: number;
-  readonly graceMs: number;
-  readonly probeTimeoutMs: number;
-  /** How long a plain fault is held. */
-  readonly holdMs: number;
-}
-
-export interface Fault {
-  readonly name: string;
-  readonly kind: FaultKind;
-  /** What HAProxy should show for the shard while the fault lasts (null: no change). */
-  readonly expect: 'DRAIN' | 'DOWN' | null;
-  /**
-   * The longest a correct sidecar may take to make that verdict visible in its
-   * agent line (HAProxy's agent-inter comes on top); null when nothing should change.
-   */
-  readonly detectionBoundMs: number | null;
-  /** Injects the fault, keeps it for its duration, and heals it. `heal` is the moment it ends. */
-  run(shard: FleetShard, heal: () => void): Promise<void>;
-}
+export type { Fault, Timing } from './fault';
 
 type Act = (shard: FleetShard) => unknown;
 
@@ -42,8 +22,9 @@ function held(name: string, kind: FaultKind, expect: Fault['expect'], detectionB
     name,
     kind,
     expect,
+    onShard: true,
     detectionBoundMs,
-    async run(shard, heal) {
+    async run({ shard }, heal) {
       await inject(shard);
       await sleep(holdMs);
       await undo(shard);
@@ -84,8 +65,8 @@ export function schedule(timing: Timing): Fault[] {
       'drain',
       'DRAIN',
       pollMs,
-      (shard) => shard.jicofo.set('jicofoStats', REPLIES.statsWith(5200)),
-      (shard) => shard.jicofo.set('jicofoStats', REPLIES.stats()),
+      (shard) => shard.reportParticipants(shard.participantMax + 200),
+      (shard) => shard.reportParticipants(null),
       holdMs,
     ),
     // Only the sidecar goes away and comes back; HAProxy should see nothing.
@@ -94,11 +75,12 @@ export function schedule(timing: Timing): Fault[] {
     {
       name: 'jicofo flaps (500, then 200 / 500 every 1.5 s)',
       kind: 'unhealthy',
+      onShard: true,
       expect: 'DOWN',
       // The first 500 lasts a poll, so it is seen within one interval; the
       // flapping after it is what dampening must hold down.
       detectionBoundMs: pollMs,
-      async run(shard, heal) {
+      async run({ shard }, heal) {
         await shard.jicofo.set('jicofoHealth', REPLIES.jicofoHardDown());
         await sleep(pollMs + 500);
         const until = Date.now() + Math.max(holdMs, 4 * pollMs);
@@ -112,5 +94,6 @@ export function schedule(timing: Timing): Fault[] {
         heal();
       },
     },
+    ...fleetFaults(timing),
   ];
 }

@@ -1,66 +1,47 @@
-import type { EndCause } from './participant';
+import { markWindow, openWindow, type FaultKind, type FaultWindow, type ServerState, type ServerView } from './fault-window';
+import type { EndCause } from './session';
 
 /**
  * What happened to every conference during the run, from the participants'
- * side, set against the faults injected and HAProxy's view of each shard.
+ * side, set against the faults injected and the HAProxies' view of each shard.
  * Everything is counted as it happens; the figures are read at the end.
  */
 
-/**
- * How a fault leaves its shard's running conferences:
- * - `drain`: they run on (operator drain, participants above PARTICIPANT_MAX);
- * - `unhealthy`: jicofo is alive but reports itself broken (500, flapping): the
- *   sessions stay open unless someone closes them;
- * - `dead`: they are over or frozen (jicofo killed, prosody hung);
- * - `sidecar`: the sidecar alone restarts or crashes; the shard is fine.
- */
-export type FaultKind = 'drain' | 'unhealthy' | 'dead' | 'sidecar';
-
-/** HAProxy's state of a server, as test/e2e/components.ts stateOf names it. */
-export type ServerState = 'UP' | 'DOWN' | 'DRAIN' | 'MAINT';
-
-export interface FaultWindow {
-  readonly name: string;
-  readonly shard: string;
-  readonly kind: FaultKind;
-  readonly injectedAt: number;
-  healedAt: number | null;
-  /** HAProxy shows the shard UP again after the heal (plus a settling pause); moves until then belong to this fault. */
-  closedAt: number | null;
-  /** Sessions on the shard when the fault came. */
-  affected: number;
-  /** Of those and of later joiners, sessions that ended (not by leaving) while the fault lasted. */
-  disconnected: number;
-  /** ms from the injection until each disconnected participant was served by a healthy shard. */
-  readonly failovers: number[];
-  /** Participants disconnected and not yet served by a healthy shard. */
-  readonly pending: Set<number>;
-  /** First time HAProxy showed the shard other than UP after the injection, DOWN (if ever), and UP again after the heal. */
-  markedAt: number | null;
-  markedAs: ServerState | null;
-  downAt: number | null;
-  /** HAProxy's words for it then: `DOWN (agent)` when the sidecar said so, `DOWN` when HAProxy's own check failed. */
-  downStatus: string | null;
-  backAt: number | null;
-  /** Rooms that moved off the shard, and rooms that split, during the window. */
-  readonly movedRooms: Set<string>;
-  readonly splitRooms: Set<string>;
-  /** Sessions elsewhere, on shards without a fault, that ended while this fault lasted. */
-  disconnectedElsewhere: number;
-  /** New conferences placed on the shard after the injection, and how long after. */
-  readonly newRoomsAfterMs: number[];
-}
+export type { FaultKind, FaultWindow, ServerState, ServerView } from './fault-window';
 
 interface Session {
   readonly room: string;
   readonly shard: string;
+  /** The HAProxy that carried its join. */
+  readonly via: number;
 }
 
 interface PendingPlacement {
   readonly room: string;
   readonly shard: string;
+  readonly via: number;
   readonly at: number;
   readonly before: ServerState;
+  /** ms since the room's previous conference ended, when it had one. */
+  readonly sinceLastMs: number | null;
+}
+
+/** A room served by two shards at once, from when to when (ISO times, for comparing with an outside detector's). */
+export interface SplitRecord {
+  readonly room: string;
+  readonly shards: string[];
+  readonly from: string;
+  to: string | null;
+  durationMs: number | null;
+}
+
+/** A new conference placed on a shard that HAProxy showed unavailable. */
+export interface UnavailablePlacement {
+  readonly room: string;
+  readonly shard: string;
+  readonly state: ServerState;
+  /** Its previous conference ended this long before (null: none known): a name used again within the table's expire follows its old entry. */
+  readonly sinceLastMs: number | null;
 }
 
 export class Ledger {
@@ -69,15 +50,20 @@ export class Ledger {
   private readonly live = new Map<string, Map<string, number>>();
   /** room → the shard of its latest conference, kept after it ended (to tell a failover from a fresh start). */
   private readonly lastShard = new Map<string, string>();
+  /** room → when its latest conference ended. */
+  private readonly endedAt = new Map<string, number>();
   readonly windows: FaultWindow[] = [];
-  private readonly state = new Map<string, ServerState>();
+  /** HAProxy index → shard → its view in the latest sample. */
+  private readonly views = new Map<number, Map<string, ServerView>>();
   private placements: PendingPlacement[] = [];
 
   readonly roomsSeen = new Set<string>();
   /** Rooms that were, at some moment, served by two shards at once. */
   readonly splitRooms = new Set<string>();
-  /** Rooms split right now: an episode is counted (and given to the faults then active) when it begins. */
-  private readonly splitNow = new Set<string>();
+  /** Every episode of a split, begun and ended. */
+  readonly splits: SplitRecord[] = [];
+  /** Rooms split right now, with their open episode and the faults going on when it began. */
+  private readonly splitNow = new Map<string, { record: SplitRecord; since: number; windows: FaultWindow[] }>();
   /** Rooms moved although their shard had no fault. */
   readonly movedWithoutFault = new Set<string>();
   /** Rooms moved off a shard whose sidecar was being restarted or killed. */
@@ -88,8 +74,15 @@ export class Ledger {
   readonly failedOver = new Set<string>();
   /** Rooms whose conference ended and started again on another shard, without a fault: harmless, nobody was left behind. */
   readonly replacedAfterEmpty = new Set<string>();
-  /** New conferences HAProxy placed on a shard it showed in DRAIN, DOWN or MAINT (before and after). */
-  readonly newRoomsOnUnavailable: { room: string; shard: string; state: ServerState }[] = [];
+  readonly newRoomsOnUnavailable: UnavailablePlacement[] = [];
+  /** Sessions ended by each cause other than leaving. */
+  readonly endings = new Map<EndCause, number>();
+  /** Times HAProxy 1 applied a new weight to a shard that stayed UP (the sidecar's WEIGHT_PARTICIPANTS steps). */
+  weightChanges = 0;
+  /** Samples of several HAProxies, and those in which two of them applied a different state or weight to a shard: their hash rings differed. */
+  samples = 0;
+  disagreeingSamples = 0;
+  private readonly weights = new Map<string, number>();
   newRooms = 0;
   joins = 0;
   failedJoins = 0;
@@ -107,28 +100,13 @@ export class Ledger {
 
   // ------------------------------------------------------------ faults
 
-  openWindow(name: string, shard: string, kind: FaultKind): FaultWindow {
-    const window: FaultWindow = {
-      name,
-      shard,
-      kind,
-      injectedAt: this.now(),
-      healedAt: null,
-      closedAt: null,
-      affected: [...this.sessions.values()].filter((session) => session.shard === shard).length,
-      disconnected: 0,
-      failovers: [],
-      pending: new Set(),
-      markedAt: null,
-      markedAs: null,
-      downAt: null,
-      downStatus: null,
-      backAt: null,
-      movedRooms: new Set(),
-      splitRooms: new Set(),
-      disconnectedElsewhere: 0,
-      newRoomsAfterMs: [],
-    };
+  /**
+   * A fault begins on `shard`, and on HAProxy `haproxy` when it is one of an
+   * HAProxy (its sessions are affected too, and their ends are the fault's).
+   */
+  openWindow(name: string, shard: string | null, kind: FaultKind, haproxy: number | null = null): FaultWindow {
+    const affected = [...this.sessions.values()].filter((session) => session.shard === shard || session.via === haproxy).length;
+    const window = openWindow(name, shard, kind, this.now(), affected, haproxy);
     this.windows.push(window);
     return window;
   }
@@ -151,6 +129,11 @@ export class Ledger {
     return this.active().find((window) => window.shard === shard);
   }
 
+  /** The fault a session's end belongs to: its shard's, else an HAProxy's going on now. */
+  private faultOf(session: Session): FaultWindow | undefined {
+    return this.faultOn(session.shard) ?? this.active().find((window) => window.haproxy !== null);
+  }
+
   /** A shard whose conferences are over or frozen right now: its sessions do not count as serving. */
   private dead(shard: string): boolean {
     const fault = this.faultOn(shard);
@@ -160,44 +143,69 @@ export class Ledger {
   /** A shard that serves its participants properly now. */
   private healthy(shard: string): boolean {
     const fault = this.faultOn(shard);
-    return fault === undefined || fault.kind === 'sidecar' || fault.kind === 'drain' || fault.healedAt !== null;
+    return fault === undefined || !(fault.kind === 'dead' || fault.kind === 'unhealthy') || fault.healedAt !== null;
   }
 
   // ------------------------------------------------------------ HAProxy
 
-  /** One sample of HAProxy's view of every shard, with its status column (`show stat`). */
-  observe(states: ReadonlyMap<string, ServerState>, statuses: ReadonlyMap<string, string> = new Map()): void {
+  /**
+   * One sample of each HAProxy's view of every shard (HAProxy index → shard →
+   * view), with `show stat`'s status words and the weights HAProxy applies.
+   */
+  observe(views: ReadonlyMap<number, ReadonlyMap<string, ServerView>>, statuses: ReadonlyMap<string, string> = new Map(), weights: ReadonlyMap<number, ReadonlyMap<string, number>> = new Map()): void {
     const at = this.now();
-    for (const [shard, state] of states) {
-      this.state.set(shard, state);
-      for (const window of this.windows) {
-        if (window.shard !== shard || window.closedAt !== null) continue;
-        if (window.markedAt === null && state !== 'UP') {
-          window.markedAt = at;
-          window.markedAs = state;
-        }
-        if (window.downAt === null && state === 'DOWN') {
-          window.downAt = at;
-          window.downStatus = statuses.get(shard) ?? null;
-        }
-        if (window.healedAt !== null && window.backAt === null && state === 'UP') window.backAt = at;
-      }
+    for (const [haproxy, shards] of views) this.views.set(haproxy, new Map(shards));
+    for (const [shard, weight] of weights.get(0) ?? []) {
+      const before = this.weights.get(shard);
+      if (before !== undefined && before !== weight && before > 0 && weight > 0) this.weightChanges += 1;
+      this.weights.set(shard, weight);
+    }
+    this.compareRings(views, weights);
+    for (const window of this.windows) {
+      if (window.shard !== null) markWindow(window, this.viewsOf(window.shard), statuses.get(window.shard), at);
     }
     // A new conference counts as placed on an unavailable shard only when the
     // samples on both sides of its placement agree.
     const settled = this.placements.filter((placement) => placement.at < at);
     this.placements = this.placements.filter((placement) => placement.at >= at);
     for (const placement of settled) {
-      const after = states.get(placement.shard) ?? 'UP';
-      if (placement.before !== 'UP' && after !== 'UP') {
-        this.newRoomsOnUnavailable.push({ room: placement.room, shard: placement.shard, state: after });
-        this.example(`new room ${placement.room} placed on ${placement.shard} while HAProxy showed it ${after}`);
-      }
+      const after = this.stateFor(placement.shard, placement.via);
+      if (placement.before === 'UP' || after === 'UP') continue;
+      this.newRoomsOnUnavailable.push({ room: placement.room, shard: placement.shard, state: after, sinceLastMs: placement.sinceLastMs });
+      for (const window of this.active(placement.at)) window.newRoomsOnUnavailable += 1;
+      const reused = placement.sinceLastMs === null ? '' : ` (its last conference ended ${Math.round(placement.sinceLastMs / 1000)} s before)`;
+      this.example(`new room ${placement.room} placed on ${placement.shard} while HAProxy ${placement.via + 1} showed it ${after}${reused}`);
     }
   }
 
+  private compareRings(views: ReadonlyMap<number, ReadonlyMap<string, ServerView>>, weights: ReadonlyMap<number, ReadonlyMap<string, number>>): void {
+    if (weights.size < 2) return;
+    this.samples += 1;
+    const ring = (haproxy: number, shards: ReadonlyMap<string, number>): string =>
+      JSON.stringify([...shards].sort(([a], [b]) => a.localeCompare(b)).map(([shard, weight]) => [shard, views.get(haproxy)?.get(shard), weight]));
+    const rings = [...weights].map(([haproxy, shards]) => ring(haproxy, shards));
+    if (new Set(rings).size > 1) this.disagreeingSamples += 1;
+  }
+
+  private viewsOf(shard: string): ServerView[] {
+    return [...this.views.values()].map((shards) => shards.get(shard) ?? 'UP');
+  }
+
+  /**
+   * The shard as HAProxy `via` saw it; one with no agent verdict yet (just
+   * started) knows nothing of a drain, so the other HAProxies' view counts.
+   */
+  private stateFor(shard: string, via: number): ServerState {
+    const own = this.views.get(via)?.get(shard);
+    if (own !== undefined && own !== 'UNCHECKED') return own;
+    return this.serverState(shard);
+  }
+
+  /** The shard as the HAProxies show it: DOWN if any shows it DOWN, else DRAIN or MAINT if any does, else UP. */
   serverState(shard: string): ServerState {
-    return this.state.get(shard) ?? 'UP';
+    const views = this.viewsOf(shard);
+    if (views.includes('DOWN')) return 'DOWN';
+    return views.find((view): view is ServerState => view !== 'UP' && view !== 'UNCHECKED') ?? 'UP';
   }
 
   // ------------------------------------------------------------ participants
@@ -208,44 +216,47 @@ export class Ledger {
    * conference (placed wherever HAProxy sends it), and only a join next to
    * live sessions on another shard moves (and splits) a running one.
    */
-  joined(participant: number, room: string, shard: string): void {
+  joined(participant: number, room: string, shard: string, via: number): void {
     const at = this.now();
     this.joins += 1;
     this.roomsSeen.add(room);
     const running = [...(this.live.get(room) ?? new Map<string, number>())].sort((a, b) => b[1] - a[1]).map(([name]) => name);
-    if (running.length === 0) {
-      this.newRooms += 1;
-      this.placements.push({ room, shard, at, before: this.serverState(shard) });
-      const fault = this.faultOn(shard);
-      if (fault !== undefined && fault.kind !== 'sidecar') fault.newRoomsAfterMs.push(at - fault.injectedAt);
-      const before = this.lastShard.get(room);
-      if (before !== undefined && before !== shard) {
-        // A conference that ended on a broken shard and starts again elsewhere
-        // failed over; one that emptied anywhere else (a draining shard
-        // included: that is what drain is for) simply started afresh.
-        const left = this.faultOn(before);
-        if (left !== undefined && (left.kind === 'dead' || left.kind === 'unhealthy')) {
-          this.failedOver.add(room);
-          left.movedRooms.add(room);
-        } else {
-          this.replacedAfterEmpty.add(room);
-        }
-      }
-    } else if (!running.includes(shard)) {
-      this.moved(room, running[0] ?? '', shard);
-    }
+    if (running.length === 0) this.newConference(room, shard, via, at);
+    else if (!running.includes(shard)) this.moved(room, running[0] ?? '', shard);
     this.lastShard.set(room, shard);
-    this.sessions.set(participant, { room, shard });
+    this.sessions.set(participant, { room, shard, via });
     const shards = this.live.get(room) ?? new Map<string, number>();
     shards.set(shard, (shards.get(shard) ?? 0) + 1);
     this.live.set(room, shards);
     this.checkSplit(room);
     for (const window of this.windows) {
       if (!window.pending.has(participant)) continue;
-      if (shard !== window.shard ? this.healthy(shard) : window.healedAt !== null) {
+      // Served again: by a healthy shard, or by its own once that is fixed (a draining one never stopped serving).
+      const broken = window.kind === 'dead' || window.kind === 'unhealthy';
+      if (shard !== window.shard ? this.healthy(shard) : window.healedAt !== null || !broken) {
         window.pending.delete(participant);
         window.failovers.push(at - window.injectedAt);
       }
+    }
+  }
+
+  private newConference(room: string, shard: string, via: number, at: number): void {
+    this.newRooms += 1;
+    const ended = this.endedAt.get(room);
+    this.placements.push({ room, shard, via, at, before: this.stateFor(shard, via), sinceLastMs: ended === undefined ? null : at - ended });
+    const fault = this.faultOn(shard);
+    if (fault !== undefined && fault.kind !== 'sidecar') fault.newRoomsAfterMs.push(at - fault.injectedAt);
+    const before = this.lastShard.get(room);
+    if (before === undefined || before === shard) return;
+    // A conference that ended on a broken shard and starts again elsewhere
+    // failed over; one that emptied anywhere else (a draining shard
+    // included: that is what drain is for) simply started afresh.
+    const left = this.faultOn(before);
+    if (left !== undefined && (left.kind === 'dead' || left.kind === 'unhealthy')) {
+      this.failedOver.add(room);
+      left.movedRooms.add(room);
+    } else {
+      this.replacedAfterEmpty.add(room);
     }
   }
 
@@ -257,16 +268,20 @@ export class Ledger {
     const left = (shards?.get(session.shard) ?? 1) - 1;
     if (left > 0) shards?.set(session.shard, left);
     else shards?.delete(session.shard);
-    if (shards !== undefined && shards.size === 0) this.live.delete(session.room);
+    if (shards !== undefined && shards.size === 0) {
+      this.live.delete(session.room);
+      this.endedAt.set(session.room, this.now());
+    }
     this.checkSplit(session.room);
     if (cause === 'left') return;
-    const fault = this.faultOn(session.shard);
-    if (fault !== undefined && fault.kind !== 'sidecar') {
+    this.endings.set(cause, (this.endings.get(cause) ?? 0) + 1);
+    const fault = this.faultOf(session);
+    if (fault !== undefined && ((fault.kind !== 'sidecar' && fault.kind !== 'weight') || fault.haproxy !== null)) {
       fault.disconnected += 1;
       fault.pending.add(participant);
       return;
     }
-    // Disconnected although its own shard had no fault (or only its sidecar had one).
+    // Disconnected although its own shard had no fault (or only its sidecar or weight had one).
     this.disconnectedWithoutFault += 1;
     for (const window of this.active()) if (window.shard !== session.shard) window.disconnectedElsewhere += 1;
     if (fault !== undefined) fault.disconnected += 1;
@@ -278,7 +293,7 @@ export class Ledger {
 
   failed(why: string): void {
     this.failedJoins += 1;
-    this.failures.set(why, (this.failures.get(why) ?? 0) + 1);
+    for (const counts of [this.failures, ...this.active().map((window) => window.failures)]) counts.set(why, (counts.get(why) ?? 0) + 1);
   }
 
   /** The room's name is given up (its meeting is over for good); a later use of it is another meeting. */
@@ -293,13 +308,21 @@ export class Ledger {
     return counts;
   }
 
+  /** The shard a room runs on now (its largest part), if it runs. */
+  shardOf(room: string): string | undefined {
+    return [...(this.live.get(room) ?? new Map<string, number>())].sort((a, b) => b[1] - a[1])[0]?.[0];
+  }
+
   private moved(room: string, from: string, to: string): void {
     const fault = this.faultOn(from);
-    if (fault === undefined) {
+    if (fault === undefined || fault.kind === 'weight' || fault.kind === 'fleet') {
       this.movedWithoutFault.add(room);
       this.example(`room ${room} moved ${from} → ${to} without a fault on ${from}`);
       this.anomaly(room, `moved ${from} → ${to} without a fault on ${from}`);
-      for (const window of this.active()) window.movedRooms.add(room);
+      for (const window of this.active()) {
+        window.movedRooms.add(room);
+        window.movedWithoutFault.add(room);
+      }
       return;
     }
     fault.movedRooms.add(room);
@@ -308,6 +331,7 @@ export class Ledger {
       this.example(`room ${room} moved ${from} → ${to} during ${fault.name}`);
     } else if (fault.kind === 'drain') {
       this.drainMoved.add(room);
+      fault.drainMoves.add(room);
       this.example(`room ${room} moved off draining ${from} → ${to} during ${fault.name}`);
     } else {
       this.failedOver.add(room);
@@ -316,16 +340,30 @@ export class Ledger {
 
   private checkSplit(room: string): void {
     const serving = [...(this.live.get(room)?.keys() ?? [])].filter((shard) => !this.dead(shard));
+    const open = this.splitNow.get(room);
     if (serving.length < 2) {
-      this.splitNow.delete(room);
+      if (open !== undefined) {
+        const lasted = Math.round(this.now() - open.since);
+        open.record.to = this.iso(this.now());
+        open.record.durationMs = lasted;
+        for (const window of open.windows) window.longestSplitMs = Math.max(window.longestSplitMs ?? 0, lasted);
+        this.splitNow.delete(room);
+      }
       return;
     }
-    if (this.splitNow.has(room)) return;
-    this.splitNow.add(room);
+    if (open !== undefined) return;
+    const record: SplitRecord = { room, shards: serving, from: this.iso(this.now()), to: null, durationMs: null };
+    this.splits.push(record);
+    const windows = this.active();
+    this.splitNow.set(room, { record, since: this.now(), windows });
     this.example(`room ${room} split over ${serving.join(', ')}`);
     this.anomaly(room, `split over ${serving.join(', ')}`);
     this.splitRooms.add(room);
-    for (const window of this.active()) window.splitRooms.add(room);
+    for (const window of windows) window.splitRooms.add(room);
+  }
+
+  private iso(at: number): string {
+    return new Date(performance.timeOrigin + at).toISOString();
   }
 
   /** What the ledger knows of a room: live sessions per shard. */

@@ -1,40 +1,19 @@
-import http from 'node:http';
-import net from 'node:net';
-import { upgradeRequest } from '../../test/helpers/conference-server';
+import { BoshSession } from './bosh-session';
+import type { Browser } from './browser';
+import type { ClientKind, ClientSettings, ConferenceSession, EndCause } from './session';
+import { Timers } from './timers';
+import { WebsocketSession } from './websocket-session';
 
 /**
- * A simulated participant joining as jitsi-meet does through HAProxy: a page
- * request carrying `?room=` (config.js), then one long-lived connection, a
- * real HTTP/1.1 Upgrade of `/xmpp-websocket?room=` (test/helpers/
- * conference-server.ts has the wire protocol). It pings as lib-jitsi-meet does
- * (every 10 s, 5 s timeout, the connection given up after 2 missed pings) and
- * joins again when its conference ends or its connection drops, the way the
- * client's reload does, retrying with back-off while joins fail.
+ * A simulated participant joining as jitsi-meet does through HAProxy: the
+ * page (`config.js?room=`), the conference request, then its session, over a
+ * websocket or BOSH (websocket-session.ts, bosh-session.ts). When its session
+ * ends it reloads and joins again, retrying with back-off while joins fail.
  */
-
-export interface ClientSettings {
-  readonly frontend: number;
-  readonly pingIntervalMs: number;
-  readonly pingTimeoutMs: number;
-  readonly pingThreshold: number;
-  /** A join (page request, upgrade, first line) that takes longer has failed. */
-  readonly joinTimeoutMs: number;
-  /** Back-off between failed joins: base × 2^n, capped, then a random half to all of it. */
-  readonly retryBaseMs: number;
-  readonly retryCapMs: number;
-  /** The pause between a session's end and the next join (the reload). */
-  readonly reloadMs: number;
-}
-
-/**
- * Why a session ended: the shard said the conference is over (`ended`), the
- * connection closed without a word (HAProxy or the shard closed it), pings
- * went unanswered, or the participant left.
- */
-export type EndCause = 'ended' | 'closed' | 'ping' | 'left';
 
 export interface ClientEvents {
-  joined(participant: Participant, shard: string): void;
+  /** `via`: the HAProxy that carried the join. */
+  joined(participant: Participant, shard: string, via: number): void;
   ended(participant: Participant, shard: string, cause: EndCause): void;
   /** `shard` is who answered, when known (`no-focus`). */
   failed(participant: Participant, why: string, shard: string | null): void;
@@ -42,21 +21,22 @@ export interface ClientEvents {
 
 type Phase = 'idle' | 'joining' | 'live' | 'stopped';
 
+const SESSIONS = { websocket: WebsocketSession, bosh: BoshSession } as const;
+
 export class Participant {
   private phase: Phase = 'idle';
-  private socket: net.Socket | undefined;
+  private session: ConferenceSession | undefined;
   private shardName: string | undefined;
   private failures = 0;
-  private missedPings = 0;
-  private timers: NodeJS.Timeout[] = [];
-  private awaitingPong: NodeJS.Timeout | undefined;
+  private readonly timers = new Timers();
 
   constructor(
     readonly id: number,
     public room: string,
+    readonly kind: ClientKind,
     private readonly settings: ClientSettings,
     private readonly events: ClientEvents,
-    private readonly agent: http.Agent,
+    private readonly browser: Browser,
   ) {}
 
   get live(): boolean {
@@ -71,16 +51,15 @@ export class Participant {
   join(delayMs = 0): void {
     if (this.phase === 'stopped') return;
     this.phase = 'joining';
-    this.later(delayMs, () => void this.attempt());
+    this.timers.after(delayMs, () => void this.attempt());
   }
 
-  /** Leaves its conference (a `bye`), and joins `room` again after `rejoinMs` (null: stays away). */
+  /** Leaves its conference, and joins `room` again after `rejoinMs` (null: stays away). */
   leave(rejoinMs: number | null, room = this.room): void {
-    if (this.phase !== 'live' || this.socket === undefined) return;
+    if (this.phase !== 'live' || this.session === undefined) return;
     const shard = this.shardName ?? '';
-    const socket = this.socket;
-    this.reset();
-    socket.end('bye\n');
+    this.session.leave();
+    this.session = undefined;
     this.events.ended(this, shard, 'left');
     this.room = room;
     this.phase = 'idle';
@@ -89,147 +68,52 @@ export class Participant {
 
   stop(): void {
     this.phase = 'stopped';
-    this.reset();
-  }
-
-  private later(ms: number, action: () => void): void {
-    const timer = setTimeout(() => {
-      this.timers = this.timers.filter((candidate) => candidate !== timer);
-      action();
-    }, ms);
-    this.timers.push(timer);
-  }
-
-  private reset(): void {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers = [];
-    clearTimeout(this.awaitingPong);
-    this.awaitingPong = undefined;
-    this.socket?.removeAllListeners();
-    this.socket?.on('error', () => undefined);
-    this.socket?.destroy();
-    this.socket = undefined;
+    this.timers.clear();
+    this.session?.close();
+    this.session = undefined;
+    this.browser.close();
   }
 
   private async attempt(): Promise<void> {
     if (this.phase !== 'joining') return;
-    const page = await this.page();
-    if (this.phase !== 'joining') return;
-    if (page !== null) {
-      this.retry(page, null);
+    const room = encodeURIComponent(this.room);
+    // The page and the conference request come first, each routed by the room like everything after them.
+    for (const [method, path] of [['GET', `/config.js?room=${room}`], ['POST', `/conference-request/v1?room=${room}`]] as const) {
+      const answer = await this.browser.request(method, path, this.settings.joinTimeoutMs);
+      if (this.phase !== 'joining') return;
+      if (answer.status !== 200) {
+        this.retry(`${path.split('?')[0] ?? path} ${answer.status === 0 ? answer.body : answer.status}`, null);
+        return;
+      }
+    }
+    const session: ConferenceSession = new SESSIONS[this.kind](this.room, this.browser, this.settings, (cause) => this.ended(session, cause));
+    this.session = session;
+    const opened = await session.open();
+    if (this.phase !== 'joining' || this.session !== session) {
+      session.close();
       return;
     }
-    this.upgrade();
-  }
-
-  /** config.js?room=: null when it answered 200. */
-  private page(): Promise<string | null> {
-    return new Promise((resolve) => {
-      const request = http.get(
-        { host: '127.0.0.1', port: this.settings.frontend, path: `/config.js?room=${encodeURIComponent(this.room)}`, agent: this.agent },
-        (response) => {
-          response.resume();
-          response.once('end', () => resolve(response.statusCode === 200 ? null : `page ${response.statusCode ?? 0}`));
-          response.once('error', () => resolve('page cut'));
-        },
-      );
-      request.setTimeout(this.settings.joinTimeoutMs, () => request.destroy(new Error('timeout')));
-      request.once('error', (error) => resolve(`page ${error.message}`));
-    });
-  }
-
-  private upgrade(): void {
-    const socket = net.connect(this.settings.frontend, '127.0.0.1');
-    this.socket = socket;
-    let buffered = '';
-    let upgraded = false;
-    socket.setEncoding('utf8');
-    socket.setNoDelay(true);
-    const deadline = setTimeout(() => this.retry('join timeout', null), this.settings.joinTimeoutMs);
-    this.timers.push(deadline);
-    socket.once('connect', () => socket.write(upgradeRequest(this.room)));
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      if (!upgraded) {
-        const end = buffered.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const status = buffered.slice(0, buffered.indexOf('\r\n'));
-        buffered = buffered.slice(end + 4);
-        if (!status.startsWith('HTTP/1.1 101')) {
-          this.retry(`upgrade answered ${status.slice(9, 12)}`, null);
-          return;
-        }
-        upgraded = true;
-      }
-      let newline = buffered.indexOf('\n');
-      while (newline !== -1) {
-        const line = buffered.slice(0, newline).trim();
-        buffered = buffered.slice(newline + 1);
-        this.onLine(line);
-        if (this.socket !== socket) return;
-        newline = buffered.indexOf('\n');
-      }
-    });
-    socket.once('error', () => undefined);
-    socket.once('close', () => {
-      if (this.socket !== socket) return;
-      if (this.phase === 'live') this.endSession('closed');
-      else this.retry(upgraded ? 'closed after upgrade' : 'closed before upgrade', null);
-    });
-  }
-
-  private onLine(line: string): void {
-    const [word, shard = ''] = line.split(' ');
-    if (this.phase === 'joining') {
-      if (word === 'joined') {
-        for (const timer of this.timers) clearTimeout(timer);
-        this.timers = [];
-        this.phase = 'live';
-        this.shardName = shard;
-        this.failures = 0;
-        this.missedPings = 0;
-        this.events.joined(this, shard);
-        this.schedulePing(Math.random() * this.settings.pingIntervalMs);
-      } else {
-        this.retry(word ?? 'no answer', shard === '' ? null : shard);
-      }
+    if (!opened.joined) {
+      this.session = undefined;
+      this.retry(opened.why, opened.shard);
       return;
     }
-    if (word === 'pong') {
-      clearTimeout(this.awaitingPong);
-      this.awaitingPong = undefined;
-      this.missedPings = 0;
-    } else if (word === 'ended') {
-      this.endSession('ended');
-    }
+    this.phase = 'live';
+    this.shardName = opened.shard;
+    this.failures = 0;
+    this.events.joined(this, opened.shard, opened.via);
   }
 
-  private schedulePing(delayMs: number): void {
-    this.later(delayMs, () => {
-      if (this.phase !== 'live' || this.socket === undefined) return;
-      if (this.awaitingPong === undefined) {
-        this.socket.write('ping\n');
-        this.awaitingPong = setTimeout(() => {
-          this.awaitingPong = undefined;
-          this.missedPings += 1;
-          if (this.missedPings >= this.settings.pingThreshold) this.endSession('ping');
-        }, this.settings.pingTimeoutMs);
-      }
-      this.schedulePing(this.settings.pingIntervalMs);
-    });
-  }
-
-  private endSession(cause: EndCause): void {
-    const shard = this.shardName ?? '';
-    this.reset();
+  private ended(session: ConferenceSession, cause: EndCause): void {
+    if (this.session !== session || this.phase !== 'live') return;
+    this.session = undefined;
     this.phase = 'idle';
-    this.events.ended(this, shard, cause);
+    this.events.ended(this, this.shardName ?? '', cause);
     this.join(this.settings.reloadMs);
   }
 
   private retry(why: string, shard: string | null): void {
     if (this.phase !== 'joining') return;
-    this.reset();
     this.events.failed(this, why, shard);
     const base = Math.min(this.settings.retryCapMs, this.settings.retryBaseMs * 2 ** this.failures);
     this.failures += 1;

@@ -1,6 +1,7 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REPLIES } from '../../src/demo/fake-signal-node';
 import { freePort } from '../../test/helpers/daemon';
 import { UpstreamProcess } from '../../test/helpers/upstream-process';
 import { ShardFront } from './front';
@@ -10,9 +11,14 @@ import { SidecarProcess, type SidecarCommand } from './sidecar-process';
  * One shard of the fleet: jicofo and prosody each a process of their own
  * (prosody's process also serves the shard's conferences, jicofo's holds its
  * link to prosody), its nginx in front of them, the sidecar watching them,
- * and its status file.
+ * and its status file. Jicofo's /stats counts the shard's participants, as
+ * the real one does, unless a fault says otherwise.
  */
 export class FleetShard {
+  /** A count a fault makes jicofo report instead of the real one. */
+  private forcedParticipants: number | null = null;
+  private reported: number | null = null;
+
   private constructor(
     readonly name: string,
     readonly jicofo: UpstreamProcess,
@@ -29,26 +35,73 @@ export class FleetShard {
     return join(this.dir, 'shard-status');
   }
 
+  /** The sidecar's PARTICIPANT_MAX. */
+  get participantMax(): number {
+    return Number(this.sidecar.env.PARTICIPANT_MAX ?? 5000);
+  }
+
+  /** Makes jicofo report `participants` whatever the shard holds; null: its real count again. */
+  reportParticipants(participants: number | null): void {
+    this.forcedParticipants = participants;
+    if (participants !== null) void this.report(participants);
+  }
+
+  /** The shard's real participant count, for jicofo's /stats unless a fault holds another. */
+  countParticipants(participants: number): void {
+    if (this.forcedParticipants === null) void this.report(participants);
+  }
+
+  private async report(participants: number): Promise<void> {
+    if (participants === this.reported) return;
+    this.reported = participants;
+    await this.jicofo.set('jicofoStats', REPLIES.statsWith(participants)).catch(() => undefined);
+  }
+
+  /**
+   * Starts the shard's processes on free ports. Another suite on the machine
+   * can take a port between the check and the bind; then the shard is
+   * started again on others, a few times.
+   */
   static async start(name: string, launch: SidecarCommand, settings: Readonly<Record<string, string>>): Promise<FleetShard> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await FleetShard.startOnce(name, launch, settings);
+      } catch (error) {
+        if (attempt >= 3 || !String(error).includes('EADDRINUSE')) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(name: string, launch: SidecarCommand, settings: Readonly<Record<string, string>>): Promise<FleetShard> {
     const dir = mkdtempSync(join(tmpdir(), `fleet-${name}-`));
     const [conferencePort, componentPort, httpPort, tcpPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const prosody = await UpstreamProcess.start('prosody', 0, { conferences: { shard: name, port: conferencePort, componentPort } });
-    const jicofo = await UpstreamProcess.start('jicofo', 0, { componentPort });
-    const statusFile = join(dir, 'shard-status');
-    writeFileSync(statusFile, 'ready\n');
-    const sidecar = new SidecarProcess(`sidecar-${name}`, launch, {
-      ...settings,
-      HTTP_PORT: String(httpPort),
-      TCP_PORT: String(tcpPort),
-      HTTP_HOST: '127.0.0.1',
-      TCP_HOST: '127.0.0.1',
-      JICOFO_ORIG: jicofo.origin,
-      PROSODY_ORIG: prosody.origin,
-      STATUS_PATH: statusFile,
-    });
-    await sidecar.start();
-    const front = await ShardFront.start(conferencePort);
-    return new FleetShard(name, jicofo, prosody, sidecar, front, conferencePort, dir);
+    const started: { stop(): Promise<void> }[] = [];
+    try {
+      const prosody = await UpstreamProcess.start('prosody', 0, { conferences: { shard: name, port: conferencePort, componentPort } });
+      started.push(prosody);
+      const jicofo = await UpstreamProcess.start('jicofo', 0, { componentPort });
+      started.push(jicofo);
+      const statusFile = join(dir, 'shard-status');
+      writeFileSync(statusFile, 'ready\n');
+      const sidecar = new SidecarProcess(`sidecar-${name}`, launch, {
+        ...settings,
+        HTTP_PORT: String(httpPort),
+        TCP_PORT: String(tcpPort),
+        HTTP_HOST: '127.0.0.1',
+        TCP_HOST: '127.0.0.1',
+        JICOFO_ORIG: jicofo.origin,
+        PROSODY_ORIG: prosody.origin,
+        STATUS_PATH: statusFile,
+      });
+      started.push(sidecar);
+      await sidecar.start();
+      const front = await ShardFront.start(conferencePort);
+      return new FleetShard(name, jicofo, prosody, sidecar, front, conferencePort, dir);
+    } catch (error) {
+      await Promise.all(started.map((process) => process.stop()));
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
   }
 
   /** As `signal-sidecar drain` writes it: a new file renamed over the old one. */

@@ -2,7 +2,7 @@ import { observe, type DecisionSettings, type Observation } from './observe';
 import { judge, remember, type FlapMemory } from './flap';
 import { buildReport, type Report, type ReportSettings } from './report';
 import type { Samples } from './samples';
-import { agentLine, agentMessage, weightPercent } from './weight';
+import { agentLine, agentMessage, heldWeight, weightPercent } from './weight';
 
 /** Everything the servers render, computed once per poll (or when grace or dampening ends). */
 export interface Decision {
@@ -25,7 +25,7 @@ function conclude(
   settings: DecisionSettings & ReportSettings,
 ): Decision {
   const judgement = judge(observation, memory, now, settings);
-  const weight = weightPercent(judgement.status, observation.participants, settings);
+  const weight = weightPercent(judgement.status, observation.participants, settings, memory.weight);
   const agentmessage = agentMessage(judgement.healthy, judgement.status, weight);
   const reasons = judgement.mitigation === null ? observation.reasons : [...observation.reasons, judgement.mitigation];
   const report = buildReport(samples, observation, { judgement, weight, agentmessage, reasons }, now, settings);
@@ -34,7 +34,7 @@ function conclude(
     agentLine: agentLine(agentmessage, judgement.healthy ? undefined : (observation.healthReasons[0] ?? judgement.mitigation ?? undefined)),
     observation,
     reasons,
-    memory,
+    memory: { ...memory, weight: heldWeight(weight, settings) },
     reconsiderAt: judgement.reconsiderAt,
   };
 }

@@ -27,6 +27,8 @@ export interface FlapMemory {
    * first poll.
    */
   readonly confirmedHealthy: boolean | null;
+  /** The weight last reported by participants (WEIGHT_PARTICIPANTS), which the next one holds to (weight.ts). */
+  readonly weight: number | null;
 }
 
 /** At start the node was never healthy (no grace) and never unhealthy (no dampening). */
@@ -36,6 +38,7 @@ export const FRESH_MEMORY: FlapMemory = {
   episode: null,
   streak: null,
   confirmedHealthy: null,
+  weight: null,
 };
 
 export type Thresholds = Pick<DecisionSettings, 'unhealthyThreshold' | 'healthyThreshold'>;

@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { exchange, sleep, waitFor } from '../helpers/daemon';
+import { inTree } from '../helpers/rootfs';
 
 /**
  * The real components of the end-to-end suite (HAProxy, Prometheus, prosody),
@@ -199,6 +200,13 @@ export function agentCheckConfig(frontend: number, servers: readonly AgentServer
   ].join('\n');
 }
 
+export interface HaproxyOptions {
+  /** More command-line arguments: `-W` (master-worker, so that SIGUSR2 reloads), `-L name` (its name in a peers section). */
+  readonly args?: readonly string[];
+  /** A Debian tree to run it from, chrooted with the host's network: that release's own HAProxy. */
+  readonly root?: string;
+}
+
 export class Haproxy {
   private constructor(
     readonly dir: string,
@@ -208,16 +216,23 @@ export class Haproxy {
 
   /**
    * Checks and starts HAProxy from `config`, where `${SOCKET}` stands for the
-   * admin socket path in the temp dir; resolves once the socket answers.
+   * admin socket path and `${DIR}` for the temp dir it is in; resolves once
+   * the socket answers.
    */
-  static async start(config: string): Promise<Haproxy> {
-    const dir = tempDir('haproxy');
+  static async start(config: string, options: HaproxyOptions = {}): Promise<Haproxy> {
+    const root = options.root;
+    const dir = root === undefined ? tempDir('haproxy') : mkdtempSync(join(root, 'tmp', 'e2e-haproxy-'));
+    // Paths as HAProxy sees them, inside its tree.
+    const seen = (path: string): string => (root === undefined ? path : path.slice(root.length));
     const socketPath = join(dir, 'admin.sock');
     const file = join(dir, 'haproxy.cfg');
-    writeFileSync(file, config.split('${SOCKET}').join(socketPath));
-    const check = runTool('haproxy', ['-c', '-f', file]);
+    writeFileSync(file, config.split('${SOCKET}').join(seen(socketPath)).split('${DIR}').join(seen(dir)));
+    const argv = (...more: string[]): string[] => (root === undefined ? ['haproxy', ...more] : inTree(root, ['haproxy', ...more]));
+    const [checkCommand = '', ...checkArgs] = argv(...(options.args ?? []), '-c', '-f', seen(file));
+    const check = runTool(checkCommand, checkArgs);
     if (check.status !== 0) throw new Error(`haproxy -c rejected the config:\n${check.stdout}${check.stderr}\n${config}`);
-    const child = new Child('haproxy', 'haproxy', ['-db', '-f', file]);
+    const [command = '', ...args] = argv('-db', ...(options.args ?? []), '-f', seen(file));
+    const child = new Child('haproxy', command, args);
     const haproxy = new Haproxy(dir, socketPath, child);
     await readyOrStopped(child, dir, () =>
       waitFor('the HAProxy stats socket', async () => {
@@ -275,9 +290,40 @@ export class Haproxy {
     return view;
   }
 
+  /** A master-worker HAProxy (`-W`) reloads on SIGUSR2: a new worker takes over, the old one finishes its connections. */
+  reload(): void {
+    this.child.kill('SIGUSR2');
+  }
+
+  /** The workers of a master-worker HAProxy, from /proc (empty without -W). */
+  workers(): number[] {
+    const pid = this.child.pid;
+    const file = `/proc/${pid}/task/${pid}/children`;
+    if (pid === undefined || !existsSync(file)) return [];
+    return readFileSync(file, 'utf8').trim().split(/\s+/).filter((word) => word !== '').map(Number);
+  }
+
+  /**
+   * kill -9, as a crash does: the workers first, so that their master reaps
+   * them before it goes too and none is left a zombie.
+   */
+  async crash(): Promise<void> {
+    for (const worker of this.workers()) {
+      try {
+        process.kill(worker, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await waitFor('the master to reap its workers', () => (this.workers().length === 0 ? true : undefined), 2000, 20).catch(() => undefined);
+    await this.child.stop('SIGKILL', 1000);
+  }
+
   async stop(): Promise<void> {
     // SIGUSR1 is HAProxy's soft stop: it exits as soon as no connection is open.
-    await this.child.stop('SIGUSR1', 3000);
+    this.child.kill('SIGUSR1');
+    const stopped = await Promise.race([this.child.exited.then(() => true), sleep(3000).then(() => false)]);
+    if (!stopped) await this.crash();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

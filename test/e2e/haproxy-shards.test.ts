@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { REPLIES } from '../../src/demo/fake-signal-node';
 import { openSession, type Session } from '../helpers/conference-server';
-import { freePort, waitFor } from '../helpers/daemon';
+import { freePort, sleep, waitFor } from '../helpers/daemon';
 import { fetchText, Haproxy, missing, stateOf, watchUntil, type ServerView } from './components';
 import { BACKEND, fillExample } from './example-config';
 import { FAST, seconds, Shard } from './shard';
@@ -21,22 +21,23 @@ const DAMPENING_MS = seconds(FAST.HEALTH_DAMPENING_INTERVAL);
 
 const count = (sessions: ReadonlyMap<string, Session>, shard: string): number => [...sessions.values()].filter((session) => session.shard === shard).length;
 
-/** The example with loopback addresses and this run's ports: nothing else changes. */
-function localConfig(frontend: number, shards: readonly Shard[], options: { withoutStickTable?: boolean; withoutWrittenMark?: boolean } = {}): string {
+/**
+ * The example with loopback addresses and this run's ports; `withoutStickTable`
+ * removes its stick rules, `expire` shortens the table's expire so that a test
+ * can watch an entry age out.
+ */
+function localConfig(frontend: number, shards: readonly Shard[], options: { withoutStickTable?: boolean; expire?: string } = {}): string {
   let text = fillExample(
     frontend,
-    shards.map((shard) => ({ name: shard.name, port: shard.web.port, agentPort: shard.agentPort })),
+    shards.map((shard, index) => ({ name: shard.name, port: shard.web.port, agentPort: shard.agentPort, id: index + 1 })),
   );
-  const without = (pattern: RegExp, what: string): void => {
+  const change = (pattern: RegExp, replacement: string, what: string): void => {
     const before = text;
-    text = text.replace(pattern, '');
+    text = text.replace(pattern, replacement);
     assert.notEqual(text, before, `the example has ${what}`);
   };
-  if (options.withoutStickTable === true) without(/^\s*(stick(-table| on| match| store-request)|http-(request|response) (track-sc0|sc-set-gpt0)) .*$/gm, 'a stick table');
-  if (options.withoutWrittenMark === true) {
-    without(/^\s*http-(request|response) sc-set-gpt0.*$/gm, 'the written mark');
-    without(/ \{ sc0_get_gpt0 eq 1 \}/, 'the written mark in its stick match');
-  }
+  if (options.withoutStickTable === true) change(/^\s*stick(-table| match| store-request) .*$/gm, '', 'a stick table');
+  if (options.expire !== undefined) change(/^(\s*stick-table .*\bexpire )\S+/m, `$1${options.expire}`, 'an expire');
   return text;
 }
 
@@ -124,21 +125,6 @@ void describe('room-sticky sharding with examples/haproxy-shards.cfg', () => {
     assert.deepEqual(onTarget, []);
     for (const [room, shard] of Object.entries(fresh)) placed.set(room, shard);
 
-    // A room whose conference ended is a new conference when its name comes
-    // back (a daily meeting): it does not follow its old entry to the draining shard.
-    const [ended, ...others] = running;
-    assert.ok(ended !== undefined);
-    const last = sessions.get(ended);
-    last?.close();
-    await last?.closed;
-    sessions.delete(ended);
-    await waitFor(`${ended} to have no open connection in the stick table`, async () => (/conn_cur=0\b/.test(await haproxy.command(`show table ${BACKEND} key ${ended}`)) ? true : undefined));
-    const again = await shardOf(ended);
-    t.diagnostic(`e2e: shards: ${ended} used again after its conference ended, during the drain: placed on ${again}`);
-    assert.notEqual(again, target.name, 'a recurring room name is not placed on the draining shard');
-    placed.set(ended, again);
-    assert.ok(others.length > 0);
-
     for (const session of sessions.values()) session.close();
     await Promise.all([...sessions.values()].map((session) => session.closed));
     target.setStatus('ready');
@@ -194,43 +180,51 @@ void describe('room-sticky sharding with examples/haproxy-shards.cfg', () => {
   });
 
   void it('participants starting a conference together land on one shard, also where the last conference of the room left its entry elsewhere', TEST, async (t) => {
+    const room = 'standup-at-ten';
+    const home = await shardOf(room);
+    const target = shards.find((shard) => shard.name === home);
+    assert.ok(target !== undefined);
+    // Yesterday's conference failed over while its shard was down: the entry names another shard.
+    target.fake.set('jicofoHealth', REPLIES.jicofoHardDown());
+    await waitState(haproxy, target, 'DOWN');
+    const elsewhere = await shardOf(room);
+    assert.notEqual(elsewhere, home);
+    target.fake.set('jicofoHealth', REPLIES.jicofoHealthy());
+    await waitState(haproxy, target, 'UP', DAMPENING_MS + 10_000);
+
+    // Today: the first participant's request is held (BOSH: the entry is written when the shard answers), and a second one joins meanwhile.
+    const held = fetchText(`http://127.0.0.1:${frontend}/http-bind?room=${room}&hold=1500`, 5000);
+    await sleep(200);
+    const joiner = await openSession(frontend, room);
+    const first = (await held).body;
+    joiner.close();
+    await joiner.closed;
+    t.diagnostic(`e2e: shards: two participants starting ${room} at once (hashed to ${home}, the entry on ${elsewhere}): ${first} and ${joiner.shard}`);
+    assert.equal(joiner.shard, first, 'the joiner lands beside the first participant');
+    assert.equal(first, elsewhere, 'both follow the entry');
+  });
+
+  void it("a room name used again within the table's expire follows its entry, also onto a draining shard; after it, it is a new room", TEST, async (t) => {
     const port = await freePort();
-    const unmarked = await Haproxy.start(localConfig(port, shards, { withoutWrittenMark: true }));
+    // Two seconds instead of the example's minutes, so the test can watch the entry age out.
+    const shortLived = await Haproxy.start(localConfig(port, shards, { expire: '2s' }));
     try {
-      await agentVerdicts(unmarked);
-      const room = 'standup-at-ten';
-      const home = await shardOf(room);
-      assert.equal(await shardOf(room, port), home, 'both hash the room to the same shard');
+      await agentVerdicts(shortLived);
+      const room = 'daily-standup';
+      const home = await shardOf(room, port);
       const target = shards.find((shard) => shard.name === home);
       assert.ok(target !== undefined);
-      // Yesterday's conference ran elsewhere while its shard drained: the entry names that other shard.
       target.setStatus('drain');
-      await Promise.all([waitState(haproxy, target, 'DRAIN'), waitState(unmarked, target, 'DRAIN')]);
-      const elsewhere = await shardOf(room);
-      assert.equal(await shardOf(room, port), elsewhere);
-      assert.notEqual(elsewhere, home);
-      target.setStatus('ready');
-      await Promise.all([waitState(haproxy, target, 'UP'), waitState(unmarked, target, 'UP')]);
-
-      // Today: the first participant's request is held (BOSH), and a second one joins meanwhile.
-      const together = async (proxy: Haproxy, proxyPort: number): Promise<{ first: string; second: string }> => {
-        const held = fetchText(`http://127.0.0.1:${proxyPort}/http-bind?room=${room}&hold=1500`, 5000);
-        await waitFor(`the held request to count for ${room}`, async () => (/conn_cur=1\b/.test(await proxy.command(`show table ${BACKEND} key ${room}`)) ? true : undefined), 3000, 20);
-        const joiner = await openSession(proxyPort, room);
-        const first = (await held).body;
-        joiner.close();
-        await joiner.closed;
-        return { first, second: joiner.shard };
-      };
-      const marked = await together(haproxy, frontend);
-      const plain = await together(unmarked, port);
-      t.diagnostic(`e2e: shards: two participants starting ${room} at once (old entry on ${elsewhere}): ${marked.first} and ${marked.second}; without the written mark ${plain.first} and ${plain.second}`);
-      assert.equal(marked.second, marked.first, 'the joiner lands beside the first participant');
-      assert.equal(marked.first, home, 'both hashed: the old entry is not followed');
-      assert.notEqual(plain.second, plain.first, 'without the mark the joiner follows the old entry: the conference splits');
+      await waitState(shortLived, target, 'DRAIN');
+      const within = await shardOf(room, port);
+      await waitFor(`${room}'s entry to expire`, async () => ((await shortLived.command(`show table ${BACKEND} key ${room}`)).includes('key=') ? undefined : true), 10_000, 100);
+      const later = await shardOf(room, port);
+      t.diagnostic(`e2e: shards: ${room} last ran on ${home}, now draining: used again within the expire on ${within}, after it on ${later}`);
+      assert.equal(within, home, 'within the expire the entry is followed: HAProxy cannot tell a new conference from one between requests');
+      assert.notEqual(later, home, 'after the expire the room is hashed like a new one, away from the draining shard');
     } finally {
       shards.forEach((shard) => shard.setStatus('ready'));
-      await unmarked.stop();
+      await shortLived.stop();
     }
     for (const shard of shards) await waitState(haproxy, shard, 'UP');
   });

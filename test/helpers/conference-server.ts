@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { BoshSessions } from './bosh-sessions';
 
 /**
  * A shard's conferences as participants reach them through HAProxy: the stand-in
@@ -17,9 +18,12 @@ import net from 'node:net';
  * instead of websocket frames, since HAProxy only tunnels the bytes after 101.
  * The server sends `joined <shard>` or `no-focus <shard>`, answers `ping` with
  * `pong`, closes after `bye`, and sends `ended <shard>` before it closes a
- * session whose conference is over. Any other GET is answered `200 <shard>`
- * (after `hold` ms when the query asks, like a held BOSH request);
- * `GET /rooms` lists the sessions per room.
+ * session whose conference is over. BOSH participants POST `/http-bind?room=`
+ * (test/helpers/bosh-sessions.ts has that protocol). Any other request is
+ * answered `200 <shard>` with the shard's name in `x-jitsi-shard`, as a shard's
+ * nginx sets it and jitsi-meet's websocket keep-alive reads it (after `hold` ms
+ * when the query asks, like a held BOSH request); `GET /rooms` lists the
+ * sessions per room, websocket and BOSH.
  */
 
 export interface ConferenceSettings {
@@ -50,6 +54,7 @@ export interface ConferenceServer {
 export async function serveConferences(settings: ConferenceSettings): Promise<ConferenceServer> {
   const sessions = new Map<net.Socket, string>();
   let focus = 0;
+  const bosh = new BoshSessions(settings.shard, () => focus > 0);
 
   const end = (socket: net.Socket, line: string): void => {
     sessions.delete(socket);
@@ -62,7 +67,9 @@ export async function serveConferences(settings: ConferenceSettings): Promise<Co
     link.resume();
     link.once('close', () => {
       focus -= 1;
-      if (focus === 0) for (const socket of [...sessions.keys()]) end(socket, 'ended');
+      if (focus > 0) return;
+      for (const socket of [...sessions.keys()]) end(socket, 'ended');
+      bosh.endAll();
     });
   });
 
@@ -70,13 +77,20 @@ export async function serveConferences(settings: ConferenceSettings): Promise<Co
     if ((req.url ?? '').startsWith('/rooms')) {
       const rooms: Record<string, number> = {};
       for (const room of sessions.values()) rooms[room] = (rooms[room] ?? 0) + 1;
+      bosh.count(rooms);
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ shard: settings.shard, focus: focus > 0, rooms }));
       return;
     }
+    const query = queryOf(req.url);
+    if (req.method === 'POST' && (req.url ?? '').startsWith('/http-bind')) {
+      req.resume();
+      bosh.handle(query, res);
+      return;
+    }
     // `hold=ms`: answered that much later, as prosody holds a BOSH request until it has something to send.
-    const hold = Math.min(Number(queryOf(req.url).get('hold') ?? 0) || 0, 60_000);
+    const hold = Math.min(Number(query.get('hold') ?? 0) || 0, 60_000);
     const answer = (): void => {
-      res.writeHead(200, { 'Content-Type': 'text/plain' }).end(settings.shard);
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'x-jitsi-shard': settings.shard }).end(settings.shard);
     };
     if (hold > 0) setTimeout(answer, hold).unref();
     else answer();
@@ -122,6 +136,7 @@ export async function serveConferences(settings: ConferenceSettings): Promise<Co
   return {
     async close() {
       for (const socket of sessions.keys()) socket.destroy();
+      bosh.close();
       web.closeAllConnections();
       await Promise.all([component, web].map((server) => new Promise((done) => server.close(done))));
     },

@@ -173,6 +173,31 @@ describe('participant weighting', () => {
     assert.equal(weighted(10, 20), 'up drain 0%');
   });
 
+  it('holds a weight until the remaining capacity is a whole step away from it', () => {
+    const timeline = new Timeline({ ...SETTINGS, weightParticipants: true, participantMax: 1000 });
+    // Participants at each poll, and the weight reported.
+    const polls: readonly (readonly [number, number])[] = [
+      [480, 50], // 52 % left
+      [470, 50], // 53 %: the contract's rounding would say 55, but it is not a whole step from 50
+      [478, 50],
+      [451, 50],
+      [450, 55], // 55 %: a whole step from the reported 50, and the share as the contract rounds it
+      [480, 55],
+      [500, 50],
+      [10, 100],
+    ];
+    const reported = polls.map(([participants], index) => line(timeline.poll(index * 5, { statsBody: statsWith(participants) })));
+    assert.deepEqual(reported, polls.map(([, weight]) => `up ready ${weight}%`));
+  });
+
+  it('holds nothing across a drain or unknown participants: the next weight is the share itself', () => {
+    const timeline = new Timeline({ ...SETTINGS, weightParticipants: true, participantMax: 1000 });
+    assert.equal(line(timeline.poll(0, { statsBody: statsWith(480) })), 'up ready 50%');
+    assert.equal(line(timeline.poll(5, { status: 'drain', statsBody: statsWith(480) })), 'up drain 0%');
+    assert.equal(line(timeline.poll(10, { statsBody: statsWith(470) })), 'up ready 55%');
+    assert.equal(line(timeline.poll(15, { stats: 500 })), 'down ready 0%');
+  });
+
   it('is 100 % without WEIGHT_PARTICIPANTS whatever the load', () => {
     assert.equal(line(new Timeline({ ...SETTINGS, participantMax: 1000 }).poll(0, { statsBody: statsWith(900) })), 'up ready 100%');
   });
