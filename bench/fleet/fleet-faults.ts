@@ -60,10 +60,10 @@ function whileDrained(name: string, act: (context: FaultContext) => Promise<void
     'DRAIN',
     100,
     async (context, heal) => {
-      context.shard.setStatus('drain');
+      await context.shard.setStatus('drain');
       await shownEverywhere(context, 'DRAIN');
       await act(context);
-      context.shard.setStatus('ready');
+      await context.shard.setStatus('ready');
       heal();
     },
     0,
@@ -105,10 +105,10 @@ export function fleetFaults(timing: Timing): Fault[] {
     }),
     // The HAProxies learn of the drain one agent check apart: rooms starting meanwhile may be hashed on two rings.
     fault('operator drain while new rooms race in', 'drain', 'DRAIN', 100, async (context, heal) => {
-      context.shard.setStatus('drain');
+      await context.shard.setStatus('drain');
       const rooms = await raceRooms(context, 1.5 * agentInterMs);
       await sleep(holdMs);
-      context.shard.setStatus('ready');
+      await context.shard.setStatus('ready');
       heal();
       endRooms(context, rooms);
     }),
@@ -146,7 +146,7 @@ export function fleetFaults(timing: Timing): Fault[] {
       const rooms = Array.from({ length: RACING_ROOMS }, () => crowd.newName());
       for (const room of rooms) for (const member of crowd.addRoom(room, crowd.kindsFor(1), { via: [0] })) member.join(0);
       await sleep(2000);
-      context.shard.setStatus('drain');
+      await context.shard.setStatus('drain');
       await shownEverywhere(context, 'DRAIN');
       // Their second participants come through the other HAProxies, which never heard of these rooms.
       const others = haproxies.size === 1 ? [0] : Array.from({ length: haproxies.size - 1 }, (_, index) => index + 1);
@@ -154,7 +154,7 @@ export function fleetFaults(timing: Timing): Fault[] {
       await sleep(holdMs);
       haproxies.heal();
       await sleep(holdMs);
-      context.shard.setStatus('ready');
+      await context.shard.setStatus('ready');
       heal();
       endRooms(context, rooms);
     }),
@@ -167,14 +167,14 @@ export function fleetFaults(timing: Timing): Fault[] {
         else await sleep(Math.max(0, wait));
         const rooms = crowd.steadyRooms().filter((room) => ledger.shardOf(room) === context.shard.name);
         context.log(`    ${rooms.length} rooms on ${context.shard.name} running for ${Math.round((performance.now() - crowd.steadySince) / 1000)} s, expire ${timing.expireMs / 1000} s`);
-        context.shard.setStatus('drain');
+        await context.shard.setStatus('drain');
         await shownEverywhere(context, 'DRAIN');
         // A late joiner of each, through each HAProxy in turn.
         const joiners = rooms.flatMap((room, index) => crowd.addRoom(room, [crowd.steadyKind], { via: [index % haproxies.size] }));
         for (const joiner of joiners) joiner.join(0);
         await sleep(holdMs);
         crowd.dismiss(joiners);
-        context.shard.setStatus('ready');
+        await context.shard.setStatus('ready');
         heal();
       }),
       // The shard that runs most of the steady rooms.

@@ -60,6 +60,8 @@ export class Ledger {
   readonly roomsSeen = new Set<string>();
   /** Rooms that were, at some moment, served by two shards at once. */
   readonly splitRooms = new Set<string>();
+  /** Every move of a running conference to another shard, and when (ms since the epoch). */
+  readonly moves: { readonly room: string; readonly at: number }[] = [];
   /** Every episode of a split, begun and ended. */
   readonly splits: SplitRecord[] = [];
   /** Rooms split right now, with their open episode and the faults going on when it began. */
@@ -308,12 +310,20 @@ export class Ledger {
     return counts;
   }
 
+  /** Running conferences per shard (a split room counts on each of its shards). */
+  conferencesPerShard(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const shards of this.live.values()) for (const [shard, sessions] of shards) if (sessions > 0) counts.set(shard, (counts.get(shard) ?? 0) + 1);
+    return counts;
+  }
+
   /** The shard a room runs on now (its largest part), if it runs. */
   shardOf(room: string): string | undefined {
     return [...(this.live.get(room) ?? new Map<string, number>())].sort((a, b) => b[1] - a[1])[0]?.[0];
   }
 
   private moved(room: string, from: string, to: string): void {
+    this.moves.push({ room, at: performance.timeOrigin + this.now() });
     const fault = this.faultOn(from);
     if (fault === undefined || fault.kind === 'weight' || fault.kind === 'fleet') {
       this.movedWithoutFault.add(room);

@@ -12,7 +12,9 @@ import { defaultSidecarCommand, parseSidecarCommand, type SidecarCommand } from 
  * --sidecar-cmd "command" (any sidecar that reads the original's environment
  * variables), --sidecar-env NAME=value (repeatable), --haproxy-cfg FILE
  * (another HAProxy configuration to fill in the same way, e.g. an older
- * example), --out FILE (bench/results/fleet.json), --seed N.
+ * example), --consul (one real Consul for the fleet: the operator drains
+ * through it, the sidecars publish their census, and the split check of
+ * `signal-sidecar fleet` is scored against the bench's ledger), --out FILE (bench/results/fleet.json), --seed N.
  * BENCH_QUICK=1: short sidecar intervals and fault durations, every fault.
  */
 
@@ -21,6 +23,7 @@ export interface Options {
   readonly participants: number;
   readonly haproxies: number;
   readonly mixedVersions: boolean;
+  readonly consul: boolean;
   readonly clients: ClientModel;
   readonly launch: SidecarCommand;
   readonly sidecarCommand: string;
@@ -41,7 +44,7 @@ function number(name: string, text: string | undefined, min: number, max: number
 
 export function options(argv: readonly string[], defaultOut: string): Options {
   const quick = process.env.BENCH_QUICK === '1';
-  const settings = { shards: 6, participants: 1000, haproxies: 2, mixedVersions: false, clients: 'mixed' as ClientModel, seed: 7, weightParticipants: false };
+  const settings = { shards: 6, participants: 1000, haproxies: 2, mixedVersions: false, consul: false, clients: 'mixed' as ClientModel, seed: 7, weightParticipants: false };
   let sidecarCommand = '';
   let haproxyConfig = EXAMPLE;
   let out = defaultOut;
@@ -53,6 +56,7 @@ export function options(argv: readonly string[], defaultOut: string): Options {
     const flag = argv[i];
     if (flag === '--mixed-versions') settings.mixedVersions = true;
     else if (flag === '--weight-participants') settings.weightParticipants = true;
+    else if (flag === '--consul') settings.consul = true;
     else {
       const value = argv[i + 1];
       i += 1;

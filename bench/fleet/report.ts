@@ -3,6 +3,7 @@ import type { Fault, Timing } from './fault';
 import type { Ledger, SplitRecord, UnavailablePlacement } from './ledger';
 import type { Options } from './options';
 import type { ClientSettings } from './session';
+import type { DetectionScore } from './split-detection';
 
 /** The figures of a fleet run: bench/results/fleet.json, and the table printed from it. */
 
@@ -45,6 +46,13 @@ export interface FaultResult {
   readonly haproxyAllAfterMs: number | null;
   /** Failed joins while it lasted, by what went wrong. */
   readonly failedJoins: Readonly<Record<string, number>>;
+}
+
+/** With --consul: the split check of the published censuses against the ledger, and what `signal-sidecar fleet` printed at the end. */
+export interface ConsulResults {
+  readonly reportsIntervalMs: number;
+  readonly detection: DetectionScore;
+  readonly fleetCommand: string;
 }
 
 export interface FleetResults {
@@ -96,6 +104,8 @@ export interface FleetResults {
   readonly finishedAt: string;
   readonly machine: Record<string, unknown>;
   readonly examples: readonly string[];
+  /** With --consul (the drain faults' HAProxy figures are then from the KV write); null without. */
+  readonly consul: ConsulResults | null;
 }
 
 /** Nearest-rank percentile; null for no values. */
@@ -120,6 +130,7 @@ export interface RunFacts {
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly machine: Record<string, unknown>;
+  readonly consul: ConsulResults | null;
 }
 
 function faultResults(facts: RunFacts): FaultResult[] {
@@ -178,6 +189,7 @@ export function results(facts: RunFacts): FleetResults {
     `--haproxies ${settings.haproxies}`,
     ...(settings.mixedVersions ? ['--mixed-versions'] : []),
     `--clients ${settings.clients}`,
+    ...(settings.consul ? ['--consul'] : []),
     ...Object.entries(settings.sidecarEnv).map(([name, value]) => `--sidecar-env ${name}=${value}`),
   ];
   return {
@@ -222,6 +234,7 @@ export function results(facts: RunFacts): FleetResults {
     finishedAt: facts.finishedAt.toISOString(),
     machine: facts.machine,
     examples: ledger.examples,
+    consul: facts.consul,
   };
 }
 
@@ -259,6 +272,28 @@ function rows(output: FleetResults): string[][] {
   ]);
 }
 
+/** With --consul every drain is a KV write: how long until the first and the last HAProxy showed DRAIN. */
+function drainThroughConsul(faults: readonly FaultResult[]): string {
+  const drains = faults.filter((fault) => fault.kind === 'drain' && fault.haproxySaw === 'DRAIN');
+  const first = drains.map((fault) => fault.haproxyAfterMs).filter((ms): ms is number => ms !== null);
+  const all = drains.map((fault) => fault.haproxyAllAfterMs).filter((ms): ms is number => ms !== null);
+  return (
+    `operator drain through Consul, KV write → HAProxy DRAIN over ${drains.length} drains: first HAProxy median ${text(percentile(first, 50))} ms, worst ${text(percentile(first, 100))} ms; ` +
+    `every HAProxy median ${text(percentile(all, 50))} ms, worst ${text(percentile(all, 100))} ms`
+  );
+}
+
+function detectionLine({ detection, reportsIntervalMs }: ConsulResults): string {
+  const missed = detection.missedExamples.length === 0 ? '' : ` (e.g. ${detection.missedExamples.join('; ')})`;
+  const alarms = detection.falseAlarmExamples.length === 0 ? '' : ` (e.g. ${detection.falseAlarmExamples.join('; ')})`;
+  return (
+    `split check of the sidecars' census in Consul (reports every ${reportsIntervalMs / 1000} s, ${detection.reads} reads, census up to ${detection.lagMs} ms old): ` +
+    `found ${detection.found} of ${detection.splits} splits the ledger saw, missed ${detection.missed} (${detection.missedShorterThanLag} over within ${detection.lagMs} ms)${missed}; ` +
+    `false alarms ${detection.falseAlarmRooms} rooms in ${detection.falseAlarmReads} reads, ${detection.falseAlarmRoomsAfterMove} of those rooms only within ${detection.ghostMs / 1000} s of a move ` +
+    `(prosody's BOSH ghosts on the old shard)${alarms}`
+  );
+}
+
 function summary(output: FleetResults): string[] {
   const healed = output.splits.map((split) => split.durationMs).filter((ms): ms is number => ms !== null);
   return [
@@ -272,6 +307,7 @@ function summary(output: FleetResults): string[] {
       `participants disconnected without a fault of their shard ${output.disconnectedWithoutFault}; sessions ended ${JSON.stringify(output.endings)}; ` +
       `weight changes ${output.weightChanges} (${output.weightChangesPerShardMinute} per shard and minute); ` +
       `HAProxies on different rings in ${output.ringDisagreement ?? '-'} % of the samples`,
+    ...(output.consul === null ? [] : [drainThroughConsul(output.faults), detectionLine(output.consul)]),
     `goals: ${Object.entries(output.goals).map(([goal, met]) => `${goal} ${met ? 'yes' : 'NO'}`).join(', ')}`,
   ];
 }

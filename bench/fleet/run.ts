@@ -2,11 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { EXAMPLE } from '../../test/e2e/example-config';
+import { BOSH_INACTIVITY_MS } from '../../test/helpers/bosh-sessions';
 import { sleep, waitFor } from '../../test/helpers/daemon';
 import { roomSizes, seeded } from '../../test/helpers/largest-node';
 import { ensureTools } from '../../test/helpers/tools';
 import { machine } from '../lib/measure';
 import { schedule } from './chaos';
+import { ConsulFleet, feedCensus, readSplits } from './consul-fleet';
 import { Crowd } from './crowd';
 import { debian13Haproxy } from './debian13-haproxy';
 import type { Fault, FaultContext, Timing } from './fault';
@@ -17,6 +19,7 @@ import { RegionalBalancer } from './regional-balancer';
 import { markdown, results, table, type FleetResults } from './report';
 import type { ClientSettings } from './session';
 import { FleetShard } from './shard';
+import { scoreDetection, type DetectorRead } from './split-detection';
 
 /**
  * `npm run bench:fleet`: a fleet of simulated shards behind real HAProxies
@@ -95,6 +98,9 @@ async function main(): Promise<void> {
   );
 
   const shards: FleetShard[] = [];
+  // Reports as often as the sidecars poll, unless told otherwise: the split check is as fresh as the reports.
+  const consul = settings.consul ? await ConsulFleet.start(seconds(settings.sidecarEnv, 'CONSUL_REPORTS_INTERVAL', timing.pollMs / 1000)) : undefined;
+  const detectorReads: DetectorRead[] = [];
   let haproxies: HaproxyFleet | undefined;
   const ledger = new Ledger(() => performance.now(), (room, what) => void explainAnomaly(haproxies, ledger, room, what));
   let crowd: Crowd | undefined;
@@ -102,14 +108,18 @@ async function main(): Promise<void> {
   const loops: Promise<void>[] = [];
   try {
     for (let i = 1; i <= settings.shards; i += 1) {
-      shards.push(await FleetShard.start(`shard${i}`, settings.launch, { LOG_LEVEL: 'warn', ...settings.sidecarEnv }));
+      const name = `shard${i}`;
+      const shard = await FleetShard.start(name, settings.launch, { LOG_LEVEL: 'warn', ...consul?.sidecarEnv(name), ...settings.sidecarEnv });
+      if (consul !== undefined) shard.statusVia = (word) => consul.setStatus(name, word);
+      shards.push(shard);
     }
-    log(`  ${shards.length} shards up (jicofo, prosody and sidecar each a process)`);
+    log(`  ${shards.length} shards up (jicofo, prosody and sidecar each a process)${consul === undefined ? '' : `; ${consul.version}: drains through it, reports with the census into it`}`);
     const servers = shards.map((shard, index) => ({ name: shard.name, port: shard.front.port, agentPort: shard.sidecar.agentPort, id: index + 1 }));
     haproxies = await HaproxyFleet.start(configText, servers, await runtimes(settings));
     const fleet = haproxies;
     log(`  ${fleet.size} HAProxies (${fleet.versions.join(' / ')}) run ${settings.haproxyConfig === EXAMPLE ? 'examples/haproxy-shards.cfg' : settings.haproxyConfig}${fleet.peered ? ', peered' : ''}, on ${fleet.frontends.join(', ')}`);
     loops.push(sampleHaproxies(fleet, ledger, () => sampling), countParticipants(shards, ledger, () => sampling));
+    if (consul !== undefined) loops.push(feedCensus(shards, () => sampling), readSplits(consul, detectorReads, () => sampling));
 
     const balancer = new RegionalBalancer(fleet.frontends, seeded(settings.seed + 2));
     const client = clientSettings(settings.quick);
@@ -120,6 +130,8 @@ async function main(): Promise<void> {
     const faults = schedule(timing);
     const context = { shards, haproxies: fleet, balancer, crowd, ledger, timing, log };
     await runSchedule(faults, context, calmMs, seeded(settings.seed + 1));
+    const fleetCommand = consul?.fleetCommand();
+    if (fleetCommand !== undefined) log(`\n${fleetCommand}`);
     await crowd.stop();
     const finishedAt = new Date();
     const output = results({
@@ -135,6 +147,10 @@ async function main(): Promise<void> {
       startedAt,
       finishedAt,
       machine: { ...machineBefore, loadAverageAfter: machine().loadAverage },
+      consul:
+        consul === undefined || fleetCommand === undefined
+          ? null
+          : { reportsIntervalMs: consul.reportsIntervalMs, detection: scoreDetection({ splits: ledger.splits, reads: detectorReads, moves: ledger.moves, lagMs: detectionLagMs(timing, consul), ghostMs: BOSH_INACTIVITY_MS, runEnd: finishedAt.getTime() }), fleetCommand },
     });
     write(output, settings.out);
   } finally {
@@ -143,8 +159,15 @@ async function main(): Promise<void> {
     await Promise.all(loops);
     await haproxies?.stop();
     await Promise.all(shards.map((shard) => shard.stop()));
+    await consul?.stop();
   }
 }
+
+/**
+ * How old the census in a read can be: the census fed to prosody (1 s), the
+ * sidecar's poll of it, its next report, and the reader's own second.
+ */
+const detectionLagMs = (timing: Timing, consul: ConsulFleet): number => 1000 + timing.pollMs + consul.reportsIntervalMs + 1000;
 
 /** Every participant joined, and the fleet's background life begun. */
 async function joinCrowd(settings: Options, client: ClientSettings, ledger: Ledger, balancer: RegionalBalancer): Promise<Crowd> {
@@ -183,11 +206,12 @@ async function sampleHaproxies(haproxies: HaproxyFleet, ledger: Ledger, running:
   }
 }
 
-/** Jicofo's /stats follows each shard's participants, once a second, as WEIGHT_PARTICIPANTS reads them. */
+/** Jicofo's /stats follows each shard's participants and conferences, once a second, as WEIGHT_PARTICIPANTS reads them. */
 async function countParticipants(shards: readonly FleetShard[], ledger: Ledger, running: () => boolean): Promise<void> {
   while (running()) {
     const counts = ledger.sessionsPerShard();
-    for (const shard of shards) shard.countParticipants(counts.get(shard.name) ?? 0);
+    const conferences = ledger.conferencesPerShard();
+    for (const shard of shards) shard.countParticipants(counts.get(shard.name) ?? 0, conferences.get(shard.name) ?? 0);
     await sleep(1000);
   }
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPLIES } from '../../src/demo/fake-signal-node';
+import { REPLIES, answer } from '../../src/demo/fake-signal-node';
 import { freePort } from '../../test/helpers/daemon';
 import { UpstreamProcess } from '../../test/helpers/upstream-process';
 import { ShardFront } from './front';
@@ -17,7 +17,10 @@ import { SidecarProcess, type SidecarCommand } from './sidecar-process';
 export class FleetShard {
   /** A count a fault makes jicofo report instead of the real one. */
   private forcedParticipants: number | null = null;
-  private reported: number | null = null;
+  private reported = '';
+  private conferences = 0;
+  /** How the operator sets the status word: the file, or (with --consul) a write to the shard's key. */
+  statusVia: ((word: string) => Promise<void>) | undefined;
 
   private constructor(
     readonly name: string,
@@ -43,18 +46,20 @@ export class FleetShard {
   /** Makes jicofo report `participants` whatever the shard holds; null: its real count again. */
   reportParticipants(participants: number | null): void {
     this.forcedParticipants = participants;
-    if (participants !== null) void this.report(participants);
+    if (participants !== null) void this.report(participants, this.conferences);
   }
 
-  /** The shard's real participant count, for jicofo's /stats unless a fault holds another. */
-  countParticipants(participants: number): void {
-    if (this.forcedParticipants === null) void this.report(participants);
+  /** The shard's real participants and conferences, for jicofo's /stats unless a fault holds another count. */
+  countParticipants(participants: number, conferences: number): void {
+    this.conferences = conferences;
+    if (this.forcedParticipants === null) void this.report(participants, conferences);
   }
 
-  private async report(participants: number): Promise<void> {
-    if (participants === this.reported) return;
-    this.reported = participants;
-    await this.jicofo.set('jicofoStats', REPLIES.statsWith(participants)).catch(() => undefined);
+  private async report(participants: number, conferences: number): Promise<void> {
+    const reply = `${participants}/${conferences}`;
+    if (reply === this.reported) return;
+    this.reported = reply;
+    await this.jicofo.set('jicofoStats', REPLIES.statsWith(participants, conferences)).catch(() => undefined);
   }
 
   /**
@@ -79,6 +84,8 @@ export class FleetShard {
     try {
       const prosody = await UpstreamProcess.start('prosody', 0, { conferences: { shard: name, port: conferencePort, componentPort } });
       started.push(prosody);
+      // A new prosody has no rooms (the fake's default census is the fixtures' four).
+      await prosody.set('census', answer(200, JSON.stringify({ room_census: [] })));
       const jicofo = await UpstreamProcess.start('jicofo', 0, { componentPort });
       started.push(jicofo);
       const statusFile = join(dir, 'shard-status');
@@ -104,8 +111,12 @@ export class FleetShard {
     }
   }
 
-  /** As `signal-sidecar drain` writes it: a new file renamed over the old one. */
-  setStatus(word: string): void {
+  /** As `signal-sidecar drain` writes it (a new file renamed over the old one), or through Consul. */
+  async setStatus(word: string): Promise<void> {
+    if (this.statusVia !== undefined) {
+      await this.statusVia(word);
+      return;
+    }
     const temporary = `${this.statusFile}.new`;
     writeFileSync(temporary, `${word}\n`);
     renameSync(temporary, this.statusFile);
@@ -119,6 +130,18 @@ export class FleetShard {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Prosody's /room-census (mod_muc_census) follows the rooms the shard
+   * serves: each room's JID on `host` and its sessions. Undefined rooms
+   * (prosody stopped) leave the last census in place, as a hung prosody would.
+   */
+  async refreshCensus(host: string): Promise<void> {
+    const rooms = await this.rooms();
+    if (rooms === undefined) return;
+    const census = Object.entries(rooms).map(([room, participants]) => ({ room_name: `${room}@${host}`, participants }));
+    await this.prosody.set('census', answer(200, JSON.stringify({ room_census: census }))).catch(() => undefined);
   }
 
   async stop(): Promise<void> {

@@ -31,6 +31,8 @@ interface BoshSession {
 }
 
 const HOLD_LIMIT_MS = 120_000;
+/** prosody's default bosh_max_inactivity. */
+export const BOSH_INACTIVITY_MS = 60_000;
 
 export class BoshSessions {
   private readonly sessions = new Map<string, BoshSession>();
@@ -38,7 +40,7 @@ export class BoshSessions {
   constructor(
     private readonly shard: string,
     private readonly hasFocus: () => boolean,
-    private readonly inactivityMs = 60_000,
+    private readonly inactivityMs = BOSH_INACTIVITY_MS,
   ) {}
 
   handle(query: URLSearchParams, res: http.ServerResponse): void {
