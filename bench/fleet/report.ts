@@ -290,7 +290,7 @@ function detectionLine({ detection, reportsIntervalMs }: ConsulResults): string 
     `split check of the sidecars' census in Consul (reports every ${reportsIntervalMs / 1000} s, ${detection.reads} reads, census up to ${detection.lagMs} ms old): ` +
     `found ${detection.found} of ${detection.splits} splits the ledger saw, missed ${detection.missed} (${detection.missedShorterThanLag} over within ${detection.lagMs} ms)${missed}; ` +
     `false alarms ${detection.falseAlarmRooms} rooms in ${detection.falseAlarmReads} reads, ${detection.falseAlarmRoomsAfterMove} of those rooms only within ${detection.ghostMs / 1000} s of a move ` +
-    `(prosody's BOSH ghosts on the old shard)${alarms}`
+    `(prosody's BOSH ghosts on the old shard)${alarms}; false alarms by the fault going on: ${JSON.stringify(detection.falseAlarmsByFault)}`
   );
 }
 

@@ -150,7 +150,7 @@ async function main(): Promise<void> {
       consul:
         consul === undefined || fleetCommand === undefined
           ? null
-          : { reportsIntervalMs: consul.reportsIntervalMs, detection: scoreDetection({ splits: ledger.splits, reads: detectorReads, moves: ledger.moves, lagMs: detectionLagMs(timing, consul), ghostMs: BOSH_INACTIVITY_MS, runEnd: finishedAt.getTime() }), fleetCommand },
+          : { reportsIntervalMs: consul.reportsIntervalMs, detection: scoreDetection({ splits: ledger.splits, reads: detectorReads, moves: ledger.moves, lagMs: detectionLagMs(timing, consul), ghostMs: BOSH_INACTIVITY_MS, runEnd: finishedAt.getTime(), faults: faultTimes(ledger) }), fleetCommand },
     });
     write(output, settings.out);
   } finally {
@@ -162,6 +162,10 @@ async function main(): Promise<void> {
     await consul?.stop();
   }
 }
+
+/** Each fault's window on the wall clock, to tell which one a false alarm of the split check came in. */
+const faultTimes = (ledger: Ledger): { name: string; from: number; to: number }[] =>
+  ledger.windows.map((window) => ({ name: window.name, from: performance.timeOrigin + window.injectedAt, to: performance.timeOrigin + (window.closedAt ?? performance.now()) }));
 
 /**
  * How old the census in a read can be: the census fed to prosody (1 s), the

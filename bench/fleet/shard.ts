@@ -2,7 +2,7 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPLIES, answer } from '../../src/demo/fake-signal-node';
-import { freePort } from '../../test/helpers/daemon';
+import { freePort, sleep } from '../../test/helpers/daemon';
 import { UpstreamProcess } from '../../test/helpers/upstream-process';
 import { ShardFront } from './front';
 import { SidecarProcess, type SidecarCommand } from './sidecar-process';
@@ -141,7 +141,8 @@ export class FleetShard {
     const rooms = await this.rooms();
     if (rooms === undefined) return;
     const census = Object.entries(rooms).map(([room, participants]) => ({ room_name: `${room}@${host}`, participants }));
-    await this.prosody.set('census', answer(200, JSON.stringify({ room_census: census }))).catch(() => undefined);
+    // A prosody stopped since the rooms were read never takes it: the fleet's feed does not wait for it.
+    await Promise.race([this.prosody.set('census', answer(200, JSON.stringify({ room_census: census }))).catch(() => undefined), sleep(1000)]);
   }
 
   async stop(): Promise<void> {

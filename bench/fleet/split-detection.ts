@@ -41,6 +41,8 @@ export interface DetectionScore {
   /** Of those rooms, the ones that had moved shard within `ghostMs` + `lagMs` before every such read. */
   readonly falseAlarmRoomsAfterMove: number;
   readonly ghostMs: number;
+  /** False alarms (room and read) by the fault going on at the read ('no fault' between them). */
+  readonly falseAlarmsByFault: Readonly<Record<string, number>>;
   readonly reads: number;
   readonly lagMs: number;
   /** A few of each, for the log. */
@@ -67,9 +69,11 @@ export interface DetectionFacts {
   readonly lagMs: number;
   readonly ghostMs: number;
   readonly runEnd: number;
+  /** The schedule's faults, from injection to the end of their window (ms since the epoch). */
+  readonly faults: readonly { readonly name: string; readonly from: number; readonly to: number }[];
 }
 
-export function scoreDetection({ splits, reads, moves, lagMs, ghostMs, runEnd }: DetectionFacts): DetectionScore {
+export function scoreDetection({ splits, reads, moves, lagMs, ghostMs, runEnd, faults }: DetectionFacts): DetectionScore {
   const seen = episodes(splits, runEnd);
   const byRoom = new Map<string, Episode[]>();
   for (const episode of seen) byRoom.set(episode.room, [...(byRoom.get(episode.room) ?? []), episode]);
@@ -80,6 +84,11 @@ export function scoreDetection({ splits, reads, moves, lagMs, ghostMs, runEnd }:
   );
   const movedBefore = (room: string, at: number): boolean => moves.some((move) => move.room === room && move.at <= at && move.at >= at - ghostMs - lagMs);
   const alarmRooms = new Set(falseAlarms.map((alarm) => alarm.room));
+  const byFault: Record<string, number> = {};
+  for (const alarm of falseAlarms) {
+    const during = faults.find((fault) => alarm.at >= fault.from && alarm.at <= fault.to)?.name ?? 'no fault';
+    byFault[during] = (byFault[during] ?? 0) + 1;
+  }
   const afterMove = [...alarmRooms].filter((room) => falseAlarms.every((alarm) => alarm.room !== room || movedBefore(room, alarm.at)));
   return {
     splits: seen.length,
@@ -90,6 +99,7 @@ export function scoreDetection({ splits, reads, moves, lagMs, ghostMs, runEnd }:
     falseAlarmReads: falseAlarms.length,
     falseAlarmRoomsAfterMove: afterMove.length,
     ghostMs,
+    falseAlarmsByFault: byFault,
     reads: reads.length,
     lagMs,
     missedExamples: missed.slice(0, EXAMPLES).map((episode) => `${episode.room} split for ${episode.to - episode.from} ms`),

@@ -12,7 +12,7 @@ const split = (room: string, from: number, to: number | null): SplitRecord => ({
 const read = (ms: number, ...rooms: string[]): { at: number; rooms: string[] } => ({ at: T0 + ms, rooms });
 const LAG = 4000;
 const score = (splits: SplitRecord[], reads: { at: number; rooms: string[] }[], moves: { room: string; at: number }[] = []): ReturnType<typeof scoreDetection> =>
-  scoreDetection({ splits, reads, moves, lagMs: LAG, ghostMs: 60_000, runEnd: T0 + 120_000 });
+  scoreDetection({ splits, reads, moves, lagMs: LAG, ghostMs: 60_000, runEnd: T0 + 120_000, faults: [{ name: 'prosody hung', from: T0 + 25_000, to: T0 + 35_000 }] });
 
 describe('split detection score', () => {
   it('a split listed by a read while it lasts, or within the lag after it ended, is found; one never listed is missed', () => {
@@ -45,6 +45,7 @@ describe('split detection score', () => {
     const scored = score([], [read(30_000, 'standup'), read(30_000, 'retro'), read(90_000, 'retro'), read(30_000, 'family')], moves);
     assert.equal(scored.falseAlarmRooms, 3);
     assert.equal(scored.falseAlarmRoomsAfterMove, 1, 'standup only: retro is still listed 90 s after its move, family never moved');
+    assert.deepEqual(scored.falseAlarmsByFault, { 'prosody hung': 3, 'no fault': 1 });
   });
 
   it('a census JID names the room the ledger knows', () => {
