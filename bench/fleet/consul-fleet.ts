@@ -3,7 +3,10 @@ import { createConsulClient, type ConsulClient } from '../../src/consul/client';
 import { readFleet } from '../../src/fleet/view';
 import { ConsulAgent, consulBinary } from '../../test/helpers/consul';
 import { DAEMON, sleep } from '../../test/helpers/daemon';
-import type { DetectorRead } from './split-detection';
+import { BOSH_INACTIVITY_MS } from '../../test/helpers/bosh-sessions';
+import type { Ledger } from './ledger';
+import type { ConsulResults } from './report';
+import { scoreDetection, type DetectorRead } from './split-detection';
 
 /**
  * One real Consul for the whole fleet (`--consul`), as Jitsi's deployment
@@ -68,12 +71,12 @@ export class ConsulFleet {
     await this.agent.put(statusKey(shard), word);
   }
 
-  /** The rooms the published censuses show live on two shards or more, now. */
-  async splitRooms(): Promise<string[] | undefined> {
+  /** The rooms the published censuses show live on two shards or more, now, each with where (`shard3 (1), shard5 (2)`). */
+  async splitRooms(): Promise<{ room: string; where: string }[] | undefined> {
     const tree = await this.client.readTree(REPORT_PREFIX, READ_TIMEOUT_MS, READ_LIMIT_BYTES);
     if (tree.kind === 'failed') return undefined;
     const view = readFleet(tree.entries, { now: Date.now(), staleAfterMs: 3 * this.reportsIntervalMs });
-    return view.check.splits.map((split) => roomOfJid(split.room));
+    return view.check.splits.map((split) => ({ room: roomOfJid(split.room), where: split.shards.map((on) => `${on.shard} (${on.participants})`).join(', ') }));
   }
 
   /** What an operator sees: `signal-sidecar fleet signal-report/bench/`, run by the built daemon. */
@@ -93,18 +96,58 @@ export class ConsulFleet {
 }
 
 /** Every shard's census follows its rooms, once a second, while `running`. */
-export async function feedCensus(shards: readonly { refreshCensus(host: string): Promise<void> }[], running: () => boolean): Promise<void> {
+async function feedCensus(shards: readonly { refreshCensus(host: string): Promise<void> }[], running: () => boolean): Promise<void> {
   while (running()) {
     await Promise.all(shards.map((shard) => shard.refreshCensus(CENSUS_HOST)));
     await sleep(1000);
   }
 }
 
-/** The split check over the published reports, once a second, while `running`; a failed read is left out. */
-export async function readSplits(consul: ConsulFleet, reads: DetectorRead[], running: () => boolean): Promise<void> {
-  while (running()) {
-    const rooms = await consul.splitRooms();
-    if (rooms !== undefined) reads.push({ at: Date.now(), rooms });
-    await sleep(1000);
+/**
+ * The split check of `signal-sidecar fleet` run over the fleet's reports
+ * once a second, and its score against the bench's ledger at the end.
+ */
+export class SplitCheck {
+  private readonly reads: DetectorRead[] = [];
+
+  constructor(private readonly consul: ConsulFleet) {}
+
+  /**
+   * The census feed and the reader, while `running`; a failed read is left
+   * out. The first time a room is listed, `explain` says where.
+   */
+  loops(shards: readonly { refreshCensus(host: string): Promise<void> }[], explain: (room: string, where: string) => void, running: () => boolean): Promise<void>[] {
+    return [feedCensus(shards, running), this.read(explain, running)];
+  }
+
+  private async read(explain: (room: string, where: string) => void, running: () => boolean): Promise<void> {
+    const explained = new Set<string>();
+    while (running()) {
+      const split = await this.consul.splitRooms();
+      if (split !== undefined) {
+        this.reads.push({ at: Date.now(), rooms: split.map((entry) => entry.room) });
+        for (const { room, where } of split.filter((entry) => !explained.has(entry.room))) {
+          explained.add(room);
+          explain(room, where);
+        }
+      }
+      await sleep(1000);
+    }
+  }
+
+  /**
+   * The score. A read's census can be as old as the census fed to prosody
+   * (1 s), the sidecar's poll of it (`pollMs`), its next report, and the
+   * reader's own second.
+   */
+  score(ledger: Ledger, pollMs: number, runEnd: number): Omit<ConsulResults, 'fleetCommand'> {
+    const faults = ledger.windows.map((window) => ({
+      name: window.name,
+      from: performance.timeOrigin + window.injectedAt,
+      to: performance.timeOrigin + (window.closedAt ?? performance.now()),
+    }));
+    const lagMs = 1000 + pollMs + this.consul.reportsIntervalMs + 1000;
+    const detection = scoreDetection({ splits: ledger.splits, reads: this.reads, moves: ledger.moves, lagMs, ghostMs: BOSH_INACTIVITY_MS, runEnd, faults });
+    return { reportsIntervalMs: this.consul.reportsIntervalMs, detection };
   }
 }

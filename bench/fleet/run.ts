@@ -2,13 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { EXAMPLE } from '../../test/e2e/example-config';
-import { BOSH_INACTIVITY_MS } from '../../test/helpers/bosh-sessions';
 import { sleep, waitFor } from '../../test/helpers/daemon';
 import { roomSizes, seeded } from '../../test/helpers/largest-node';
 import { ensureTools } from '../../test/helpers/tools';
 import { machine } from '../lib/measure';
 import { schedule } from './chaos';
-import { ConsulFleet, feedCensus, readSplits } from './consul-fleet';
+import { ConsulFleet, SplitCheck } from './consul-fleet';
 import { Crowd } from './crowd';
 import { debian13Haproxy } from './debian13-haproxy';
 import type { Fault, FaultContext, Timing } from './fault';
@@ -19,7 +18,6 @@ import { RegionalBalancer } from './regional-balancer';
 import { markdown, results, table, type FleetResults } from './report';
 import type { ClientSettings } from './session';
 import { FleetShard } from './shard';
-import { scoreDetection, type DetectorRead } from './split-detection';
 
 /**
  * `npm run bench:fleet`: a fleet of simulated shards behind real HAProxies
@@ -100,26 +98,21 @@ async function main(): Promise<void> {
   const shards: FleetShard[] = [];
   // Reports as often as the sidecars poll, unless told otherwise: the split check is as fresh as the reports.
   const consul = settings.consul ? await ConsulFleet.start(seconds(settings.sidecarEnv, 'CONSUL_REPORTS_INTERVAL', timing.pollMs / 1000)) : undefined;
-  const detectorReads: DetectorRead[] = [];
   let haproxies: HaproxyFleet | undefined;
   const ledger = new Ledger(() => performance.now(), (room, what) => void explainAnomaly(haproxies, ledger, room, what));
   let crowd: Crowd | undefined;
   let sampling = true;
   const loops: Promise<void>[] = [];
   try {
-    for (let i = 1; i <= settings.shards; i += 1) {
-      const name = `shard${i}`;
-      const shard = await FleetShard.start(name, settings.launch, { LOG_LEVEL: 'warn', ...consul?.sidecarEnv(name), ...settings.sidecarEnv });
-      if (consul !== undefined) shard.statusVia = (word) => consul.setStatus(name, word);
-      shards.push(shard);
-    }
+    await startShards(settings, consul, shards);
     log(`  ${shards.length} shards up (jicofo, prosody and sidecar each a process)${consul === undefined ? '' : `; ${consul.version}: drains through it, reports with the census into it`}`);
     const servers = shards.map((shard, index) => ({ name: shard.name, port: shard.front.port, agentPort: shard.sidecar.agentPort, id: index + 1 }));
     haproxies = await HaproxyFleet.start(configText, servers, await runtimes(settings));
     const fleet = haproxies;
     log(`  ${fleet.size} HAProxies (${fleet.versions.join(' / ')}) run ${settings.haproxyConfig === EXAMPLE ? 'examples/haproxy-shards.cfg' : settings.haproxyConfig}${fleet.peered ? ', peered' : ''}, on ${fleet.frontends.join(', ')}`);
     loops.push(sampleHaproxies(fleet, ledger, () => sampling), countParticipants(shards, ledger, () => sampling));
-    if (consul !== undefined) loops.push(feedCensus(shards, () => sampling), readSplits(consul, detectorReads, () => sampling));
+    const splitCheck = consul === undefined ? undefined : new SplitCheck(consul);
+    loops.push(...(splitCheck?.loops(shards, (room, where) => log(`    split check: ${room} on ${where}; the ledger: ${ledger.roomView(room)}`), () => sampling) ?? []));
 
     const balancer = new RegionalBalancer(fleet.frontends, seeded(settings.seed + 2));
     const client = clientSettings(settings.quick);
@@ -147,10 +140,7 @@ async function main(): Promise<void> {
       startedAt,
       finishedAt,
       machine: { ...machineBefore, loadAverageAfter: machine().loadAverage },
-      consul:
-        consul === undefined || fleetCommand === undefined
-          ? null
-          : { reportsIntervalMs: consul.reportsIntervalMs, detection: scoreDetection({ splits: ledger.splits, reads: detectorReads, moves: ledger.moves, lagMs: detectionLagMs(timing, consul), ghostMs: BOSH_INACTIVITY_MS, runEnd: finishedAt.getTime(), faults: faultTimes(ledger) }), fleetCommand },
+      consul: splitCheck === undefined || fleetCommand === undefined ? null : { ...splitCheck.score(ledger, timing.pollMs, finishedAt.getTime()), fleetCommand },
     });
     write(output, settings.out);
   } finally {
@@ -163,15 +153,15 @@ async function main(): Promise<void> {
   }
 }
 
-/** Each fault's window on the wall clock, to tell which one a false alarm of the split check came in. */
-const faultTimes = (ledger: Ledger): { name: string; from: number; to: number }[] =>
-  ledger.windows.map((window) => ({ name: window.name, from: performance.timeOrigin + window.injectedAt, to: performance.timeOrigin + (window.closedAt ?? performance.now()) }));
-
-/**
- * How old the census in a read can be: the census fed to prosody (1 s), the
- * sidecar's poll of it, its next report, and the reader's own second.
- */
-const detectionLagMs = (timing: Timing, consul: ConsulFleet): number => 1000 + timing.pollMs + consul.reportsIntervalMs + 1000;
+/** The shards, each sidecar (with --consul) watching its key in Consul, where the operator's drains then go. */
+async function startShards(settings: Options, consul: ConsulFleet | undefined, shards: FleetShard[]): Promise<void> {
+  for (let i = 1; i <= settings.shards; i += 1) {
+    const name = `shard${i}`;
+    const shard = await FleetShard.start(name, settings.launch, { LOG_LEVEL: 'warn', ...consul?.sidecarEnv(name), ...settings.sidecarEnv });
+    if (consul !== undefined) shard.statusVia = (word) => consul.setStatus(name, word);
+    shards.push(shard);
+  }
+}
 
 /** Every participant joined, and the fleet's background life begun. */
 async function joinCrowd(settings: Options, client: ClientSettings, ledger: Ledger, balancer: RegionalBalancer): Promise<Crowd> {
