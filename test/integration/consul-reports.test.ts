@@ -94,7 +94,7 @@ describe('Consul reports through the daemon', { skip }, () => {
     assert.ok(Date.parse(later.time) > Date.parse(first.time));
   });
 
-  it('the largest shard\'s census (6,000 participants) is cut to fit 512 KiB and says so', async () => {
+  it('the largest shard\'s census (6,000 participants) is cut to fit 512 KiB and says so', async (t) => {
     const snapshot = largestNode('alone');
     suite.fake.set('census', answer(200, snapshot.census));
     suite.fake.set('jicofoStats', answer(200, snapshot.stats, 'application/json'));
@@ -109,6 +109,7 @@ describe('Consul reports through the daemon', { skip }, () => {
       const view = (await report(daemon.httpPort)).consul as { reports: { bytes: number; censusTruncated: boolean } };
       assert.deepEqual([view.reports.bytes, view.reports.censusTruncated], [bytes, true]);
       assert.match((await get(daemon.httpPort, '/metrics')).body, /^signal_consul_report_census_truncated 1$/m);
+      t.diagnostic(`consul: the largest shard's report as written: ${bytes} bytes, ${value.census.length} of ${value.censusRooms ?? '?'} rooms (census ${snapshot.census.length} bytes)`);
     } finally {
       suite.fake.set('census', REPLIES.census());
       suite.fake.set('jicofoStats', REPLIES.stats());
