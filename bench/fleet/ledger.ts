@@ -60,7 +60,7 @@ export class Ledger {
   readonly roomsSeen = new Set<string>();
   /** Rooms that were, at some moment, served by two shards at once. */
   readonly splitRooms = new Set<string>();
-  /** Every move of a running conference to another shard, and when (ms since the epoch). */
+  /** Every change of a room's shard (a running conference moved, or started again on another shard than its last), and when (ms since the epoch). */
   readonly moves: { readonly room: string; readonly at: number }[] = [];
   /** Every episode of a split, begun and ended. */
   readonly splits: SplitRecord[] = [];
@@ -250,6 +250,7 @@ export class Ledger {
     if (fault !== undefined && fault.kind !== 'sidecar') fault.newRoomsAfterMs.push(at - fault.injectedAt);
     const before = this.lastShard.get(room);
     if (before === undefined || before === shard) return;
+    this.moves.push({ room, at: performance.timeOrigin + at });
     // A conference that ended on a broken shard and starts again elsewhere
     // failed over; one that emptied anywhere else (a draining shard
     // included: that is what drain is for) simply started afresh.

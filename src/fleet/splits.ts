@@ -9,7 +9,10 @@ import { byName, type FleetShard, type ReadableShard, type ShardCensus } from '.
  * A room is live with one participant or more; -1 (only the focus is left)
  * and 0 are not. Names compare exactly as prosody gives them. A stale report
  * is left out: a dead sidecar's last census would raise false alarms for
- * every room that has since moved on.
+ * every room that has since moved on. So is an unhealthy shard's: HAProxy has
+ * marked it down and its conferences are failing over, and prosody keeps
+ * their BOSH participants in the room until bosh_max_inactivity (60 s) after
+ * they went on to a healthy shard, so every room that left would be listed.
  */
 
 export interface SplitShard {
@@ -23,7 +26,7 @@ export interface SplitRoom {
   readonly shards: readonly SplitShard[];
 }
 
-export type LeftOutWhy = 'stale' | 'unreadable' | 'no census';
+export type LeftOutWhy = 'stale' | 'unhealthy' | 'unreadable' | 'no census';
 
 export interface SplitCheck {
   /** Sorted by room name. */
@@ -77,6 +80,7 @@ export function findSplits(shards: readonly FleetShard[]): SplitCheck {
   for (const shard of shards) {
     if (shard.kind === 'unreadable') leftOut.push({ shard: shard.shard, why: 'unreadable' });
     else if (shard.stale) leftOut.push({ shard: shard.shard, why: 'stale' });
+    else if (!shard.healthy) leftOut.push({ shard: shard.shard, why: 'unhealthy' });
     else if (shard.census === null) leftOut.push({ shard: shard.shard, why: 'no census' });
     else compared.push({ shard, census: shard.census });
   }

@@ -157,18 +157,20 @@ describe('fleet: split conferences', () => {
     assert.deepEqual(findSplits([fresh('s1', [room('r', 2), room('r', 2)]), fresh('s2', [room('other', 1)])]).splits, []);
   });
 
-  it('leaves out stale reports, unreadable ones and those without a census, and says which', () => {
+  it('leaves out stale reports, unhealthy shards, unreadable ones and those without a census, and says which', () => {
     const shards = [
       fresh('live', [room('r', 2)]),
       fresh('dead', [room('r', 4)], 600),
+      readable(published('failing', shardReport(5, { healthy: false }), [room('r', 3)])),
       fresh('quiet', null),
       readShardReport({ key: 'signal-report/prod/junk', value: 'junk' }, CLOCK),
     ];
     const check = findSplits(shards);
-    assert.deepEqual(check.splits, [], 'a dead sidecar\'s last census is no split');
+    assert.deepEqual(check.splits, [], 'a dead sidecar\'s last census is no split, nor the rooms failing over from an unhealthy shard');
     assert.equal(check.checked, 1);
     assert.deepEqual(check.leftOut, [
       { shard: 'dead', why: 'stale' },
+      { shard: 'failing', why: 'unhealthy' },
       { shard: 'quiet', why: 'no census' },
       { shard: 'junk', why: 'unreadable' },
     ]);
@@ -268,6 +270,8 @@ describe('fleet: text output', () => {
     const none = readFleet([published('s1', shardReport(1), null)], CLOCK);
     assert.match(formatFleet(none, READING, 120), /^No census to compare: no fresh report carries one/m);
     assert.match(formatFleet(none, READING, 120), /^Not checked, no census in the report \(CENSUS_REPORTS off, or the census poll failing\): s1$/m);
+    const failing = readFleet([published('s1', shardReport(1, { healthy: false }), [room('r', 2)]), published('s2', shardReport(1), [room('r', 2)])], CLOCK);
+    assert.match(formatFleet(failing, READING, 200), /^Not checked, unhealthy \(its conferences are failing over; its BOSH participants linger in prosody for a minute\): s1$/m);
     const cut = readFleet(
       [published('big', shardReport(1), Array.from({ length: 50 }, (_, at) => room(`room${at}`, 2)), 2048), published('s2', shardReport(1), [])],
       CLOCK,
