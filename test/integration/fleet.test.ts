@@ -154,12 +154,14 @@ describe('signal-sidecar fleet against a real Consul', () => {
     assert.deepEqual(json.summary, { shards: 6, fresh: 3, stale: 1, unreadable: 2, healthy: 3, unhealthy: 0, draining: 1, participants: 45, conferences: 9, splits: 1 });
   }));
 
-  it('a stale report is what keeps a dead shard\'s census out: with a longer limit, it joins the split', withConsul(async (agent) => {
+  it('with a longer stale limit a dead shard\'s last report is read again, and its census, unhealthy, still stays out of the split', withConsul(async (agent) => {
     await writeFleet(agent);
     const result = await fleet(cliEnv(agent), '--stale-after', '3600');
     assert.equal(result.code, 4, result.stderr);
     assert.match(result.stdout, /^shard3 +10m\d\ds +NO /m);
-    assert.match(result.stdout, new RegExp(`^ {2}${STANDUP} {2}shard1 \\(3\\), shard2 \\(2\\), shard3 \\(6\\)$`, 'm'));
+    assert.match(result.stdout, new RegExp(`^ {2}${STANDUP} {2}shard1 \\(3\\), shard2 \\(2\\)$`, 'm'));
+    assert.match(result.stdout, /^Not checked, unhealthy \(.*\): shard3$/m);
+    assert.doesNotMatch(result.stdout, /^Not checked, stale/m);
   }));
 
   it('exit 0 when no room is live on two shards', withConsul(async (agent) => {
