@@ -103,10 +103,12 @@ function splitLines(check: SplitCheck, columns: number): string[] {
   const leftOut = (why: string): string[] => check.leftOut.filter((shard) => shard.why === why).map((shard) => shard.shard);
   const stale = leftOut('stale');
   const unhealthy = leftOut('unhealthy');
+  const recovering = leftOut('recovering');
   const unreadable = leftOut('unreadable');
   const noCensus = leftOut('no census');
   if (stale.length > 0) notes.push(`Not checked, stale (a stopped sidecar's last census would give false alarms): ${names(stale)}`);
   if (unhealthy.length > 0) notes.push(`Not checked, unhealthy (its conferences are failing over; its BOSH participants linger in prosody for a minute): ${names(unhealthy)}`);
+  if (recovering.length > 0) notes.push(`Not checked, healthy again for less than a minute (prosody may still hold the BOSH participants of its failed-over rooms): ${names(recovering)}`);
   if (unreadable.length > 0) notes.push(`Not checked, unreadable: ${names(unreadable)}`);
   if (noCensus.length > 0) notes.push(`Not checked, no census in the report (CENSUS_REPORTS off, or the census poll failing): ${names(noCensus)}`);
   const cut = check.truncated.map((shard) => `${shard.shard} (${shard.rooms}${shard.totalRooms === null ? '' : ` of ${shard.totalRooms}`} rooms)`);

@@ -34,6 +34,8 @@ export interface ReadableShard {
   readonly ageMs: number;
   readonly stale: boolean;
   readonly healthy: boolean;
+  /** Now minus the report's `lastUnhealthy` (the shard's last unhealthy decision); null when it has none. */
+  readonly sinceUnhealthyMs: number | null;
   readonly status: string;
   readonly weight: string | null;
   /** null when the report says unknown (jicofo not healthy). */
@@ -108,6 +110,7 @@ export function readShardReport(entry: KvEntry, clock: ReadingClock): FleetShard
   const stats = isObject(parsed.stats) ? parsed.stats : {};
   const reasons = Array.isArray(parsed.reasons) ? (parsed.reasons as unknown[]).filter((reason): reason is string => typeof reason === 'string') : [];
   const ageMs = clock.now - at;
+  const lastUnhealthy = typeof parsed.lastUnhealthy === 'string' ? Date.parse(parsed.lastUnhealthy) : Number.NaN;
   return {
     kind: 'report',
     shard: shardOf(entry.key),
@@ -116,6 +119,7 @@ export function readShardReport(entry: KvEntry, clock: ReadingClock): FleetShard
     ageMs,
     stale: ageMs > clock.staleAfterMs,
     healthy: parsed.healthy,
+    sinceUnhealthyMs: Number.isNaN(lastUnhealthy) ? null : clock.now - lastUnhealthy,
     status: parsed.status,
     weight: typeof parsed.weight === 'string' ? parsed.weight : null,
     participants: numberOrNull(stats.jicofoParticipants),

@@ -12,8 +12,13 @@ import { byName, type FleetShard, type ReadableShard, type ShardCensus } from '.
  * every room that has since moved on. So is an unhealthy shard's: HAProxy has
  * marked it down and its conferences are failing over, and prosody keeps
  * their BOSH participants in the room until bosh_max_inactivity (60 s) after
- * they went on to a healthy shard, so every room that left would be listed.
+ * they went on to a healthy shard, so every room that left would be listed;
+ * for that minute after it is healthy again (`lastUnhealthy` in its report)
+ * its census is left out too, as `recovering`.
  */
+
+/** prosody's default bosh_max_inactivity: how long a participant that went elsewhere can stay in a room. */
+const BOSH_MAX_INACTIVITY_MS = 60_000;
 
 export interface SplitShard {
   readonly shard: string;
@@ -26,7 +31,7 @@ export interface SplitRoom {
   readonly shards: readonly SplitShard[];
 }
 
-export type LeftOutWhy = 'stale' | 'unhealthy' | 'unreadable' | 'no census';
+export type LeftOutWhy = 'stale' | 'unhealthy' | 'recovering' | 'unreadable' | 'no census';
 
 export interface SplitCheck {
   /** Sorted by room name. */
@@ -81,6 +86,7 @@ export function findSplits(shards: readonly FleetShard[]): SplitCheck {
     if (shard.kind === 'unreadable') leftOut.push({ shard: shard.shard, why: 'unreadable' });
     else if (shard.stale) leftOut.push({ shard: shard.shard, why: 'stale' });
     else if (!shard.healthy) leftOut.push({ shard: shard.shard, why: 'unhealthy' });
+    else if (shard.sinceUnhealthyMs !== null && shard.sinceUnhealthyMs < BOSH_MAX_INACTIVITY_MS) leftOut.push({ shard: shard.shard, why: 'recovering' });
     else if (shard.census === null) leftOut.push({ shard: shard.shard, why: 'no census' });
     else compared.push({ shard, census: shard.census });
   }

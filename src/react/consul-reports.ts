@@ -29,8 +29,11 @@ export interface ConsulReportsOptions {
   readonly client: ConsulClient;
   readonly key: string;
   readonly intervalMs: number;
-  /** The report to write now, with the census when CENSUS_REPORTS (null before the first decision). */
-  readonly report: () => { readonly report: Report; readonly census: readonly CensusRoom[] | null } | null;
+  /**
+   * The report to write now, with the census when CENSUS_REPORTS and when the
+   * node was last reported unhealthy (null before the first decision).
+   */
+  readonly report: () => { readonly report: Report; readonly census: readonly CensusRoom[] | null; readonly lastUnhealthy: string | null } | null;
   readonly record: (sample: ConsulReportsSample) => void;
   readonly counted: (outcome: ReportWriteOutcome, bytes: number, censusTruncated: boolean) => void;
   /** Told of every write's outcome: it logs an outage or a refusal once. */
@@ -75,9 +78,12 @@ export interface ReportValue {
  * larger than `limitBytes` (a busy node's census is megabytes), the largest
  * rooms are kept, as many as fit, and `censusTruncated` says so beside
  * `censusRooms`, the full count: never a silently short census, never a
- * report Consul refuses.
+ * report Consul refuses. `lastUnhealthy` (the time of the last unhealthy
+ * decision, null when there was none) lets a reader of the census know that
+ * prosody may still hold the BOSH participants of rooms that failed over.
  */
-export function reportValue(report: Report, census: readonly CensusRoom[] | null, limitBytes: number): ReportValue {
+export function reportValue(plain: Report, census: readonly CensusRoom[] | null, limitBytes: number, lastUnhealthy: string | null = null): ReportValue {
+  const report = { ...plain, lastUnhealthy };
   if (census === null) {
     const body = JSON.stringify({ ...report, census: [] });
     return { body, bytes: Buffer.byteLength(body), censusTruncated: false };
@@ -143,12 +149,12 @@ export function publishConsulReports(options: ConsulReportsOptions): ConsulRepor
     writing = true;
     wanted = false;
     lastStart = now();
-    let value = reportValue(current.report, current.census, limitBytes);
+    let value = reportValue(current.report, current.census, limitBytes, current.lastUnhealthy);
     let outcome = await options.client.writeKey(options.key, value.body, timeoutMs);
     // Consul runs with a smaller kv_max_value_size than the default: fit it at once.
     if (outcome.kind === 'too-large' && outcome.maxBytes !== null && outcome.maxBytes < limitBytes && !closed) {
       limitBytes = outcome.maxBytes;
-      value = reportValue(current.report, current.census, limitBytes);
+      value = reportValue(current.report, current.census, limitBytes, current.lastUnhealthy);
       outcome = await options.client.writeKey(options.key, value.body, timeoutMs);
     }
     writing = false;

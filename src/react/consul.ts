@@ -124,9 +124,13 @@ export function linkConsul(deps: ConsulLinkDeps): ConsulLink {
     recovered: () => reports?.changed(),
   });
 
+  // The time of the last unhealthy decision, for readers of the census (see reportValue).
+  let lastUnhealthy: string | null = null;
   state.onDecision((previous, next) => {
     const before = previous?.decision.report;
     const after = next.decision.report;
+    // Stamped while unhealthy and once more at the first healthy decision: the moment it recovered.
+    if (!after.healthy || before?.healthy === false) lastUnhealthy = after.time;
     if (before !== undefined && (before.healthy !== after.healthy || before.status !== after.status || before.weight !== after.weight)) reports?.changed();
   });
 
@@ -156,7 +160,7 @@ export function linkConsul(deps: ConsulLinkDeps): ConsulLink {
         const current = state.current;
         if (current === null) return null;
         const { report, observation } = current.decision;
-        return { report, census: deps.config().censusReports ? roomsOf(observation.census) : null };
+        return { report, census: deps.config().censusReports ? roomsOf(observation.census) : null, lastUnhealthy };
       },
       record: (sample) => state.note({ consulReports: sample }),
       counted: (outcome, bytes, truncated) => metrics.consul.countReportWrite(outcome, bytes, truncated),

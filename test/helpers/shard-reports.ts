@@ -27,6 +27,6 @@ export const room = (name: string, participants: number): CensusRoom => ({ room_
 export const manyRooms = (count: number, prefix = 'room'): CensusRoom[] =>
   Array.from({ length: count }, (_, at) => room(`${prefix}${at}@conference.meet.example.com`, 1 + (at % 2)));
 
-/** The value the publisher writes for `report` (census null = CENSUS_REPORTS off). */
-export const publishedValue = (report: Report, census: readonly CensusRoom[] | null, limitBytes = CONSUL_VALUE_LIMIT): string =>
-  reportValue(report, census, limitBytes).body;
+/** The value the publisher writes for `report` (census null = CENSUS_REPORTS off; lastUnhealthy: its last unhealthy decision). */
+export const publishedValue = (report: Report, census: readonly CensusRoom[] | null, limitBytes = CONSUL_VALUE_LIMIT, lastUnhealthy: string | null = null): string =>
+  reportValue(report, census, limitBytes, lastUnhealthy).body;

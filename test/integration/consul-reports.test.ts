@@ -24,6 +24,7 @@ interface Written {
   census: { room_name: string; participants: number }[];
   censusTruncated?: boolean;
   censusRooms?: number;
+  lastUnhealthy?: string | null;
   time: string;
 }
 
@@ -73,11 +74,16 @@ describe('Consul reports through the daemon', { skip }, () => {
     const first = await until(consul, 'a first report', (value) => value.healthy);
     assert.deepEqual(first.census, []);
     assert.equal(first.agentmessage, 'up ready 100%');
+    assert.equal(first.lastUnhealthy, null);
     suite.fake.set('jicofoHealth', REPLIES.jicofoHardDown());
     const failed = await until(consul, 'the failure in Consul', (value) => !value.healthy, 5_000);
     assert.match(failed.agentmessage, /^down/);
+    assert.equal(failed.lastUnhealthy, failed.time);
     suite.fake.set('jicofoHealth', REPLIES.jicofoHealthy());
-    await until(consul, 'health again', (value) => value.healthy, 5_000);
+    const back = await until(consul, 'health again', (value) => value.healthy, 5_000);
+    // The moment it recovered: readers leave its census out for a minute after it.
+    const recovered = Date.parse(back.lastUnhealthy ?? '');
+    assert.ok(recovered > Date.parse(failed.time) && recovered <= Date.parse(back.time), `${String(back.lastUnhealthy)} between ${failed.time} and ${back.time}`);
     const view = (await report(daemon.httpPort)).consul as { reachable: boolean; reports: { lastWriteOk: boolean; bytes: number } };
     assert.equal(view.reachable, true);
     assert.equal(view.reports.lastWriteOk, true);

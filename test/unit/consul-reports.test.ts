@@ -28,6 +28,13 @@ describe('the report value written to Consul', () => {
     assert.equal(value.healthy, true);
     assert.equal(value.agentmessage, 'up ready 100%');
     assert.equal('censusTruncated' in value, false);
+    assert.equal(value.lastUnhealthy, null, 'never unhealthy');
+  });
+
+  it('says when the node was last unhealthy, whatever the size of its census', () => {
+    const at = '2026-12-03T20:00:00.000Z';
+    assert.equal((JSON.parse(reportValue(REPORT, null, CONSUL_VALUE_LIMIT, at).body) as Record<string, unknown>).lastUnhealthy, at);
+    assert.equal((JSON.parse(reportValue(REPORT, LARGEST, 64 * 1024, at).body) as Record<string, unknown>).lastUnhealthy, at);
   });
 
   it('carries a census that fits whole, with its count', () => {
@@ -138,7 +145,7 @@ function harness(census: readonly CensusRoom[] | null = null, intervalMs = 60_00
     client: consul,
     key: 'signal-report/prod/shard1',
     intervalMs,
-    report: () => ({ report: REPORT, census }),
+    report: () => ({ report: REPORT, census, lastUnhealthy: null }),
     record: (sample) => recorded.push(sample),
     counted: (outcome) => counted.push(outcome),
     outage: trackConsulOutage({ users: () => ['report writes'], log: (level, message) => logged.push(`${level} ${message}`), now: () => time.now }),
@@ -210,7 +217,7 @@ describe('publishing reports to Consul', () => {
       client: consul,
       key: 'k',
       intervalMs: 10_000,
-      report: () => ({ report: REPORT, census: null }),
+      report: () => ({ report: REPORT, census: null, lastUnhealthy: null }),
       record: () => undefined,
       counted: () => undefined,
       outage,
@@ -250,7 +257,7 @@ describe('publishing reports to Consul', () => {
       client: consul,
       key: 'k',
       intervalMs: 60_000,
-      report: () => (ready ? { report: REPORT, census: null } : null),
+      report: () => (ready ? { report: REPORT, census: null, lastUnhealthy: null } : null),
       record: () => undefined,
       counted: () => undefined,
       outage: { failed: () => undefined, answered: () => undefined, retrying: () => false },

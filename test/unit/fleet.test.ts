@@ -162,6 +162,7 @@ describe('fleet: split conferences', () => {
       fresh('live', [room('r', 2)]),
       fresh('dead', [room('r', 4)], 600),
       readable(published('failing', shardReport(5, { healthy: false }), [room('r', 3)])),
+      readable({ key: 'signal-report/prod/back', value: publishedValue(shardReport(5), [room('r', 1)], undefined, new Date(NOW - 30_000).toISOString()) }),
       fresh('quiet', null),
       readShardReport({ key: 'signal-report/prod/junk', value: 'junk' }, CLOCK),
     ];
@@ -171,6 +172,7 @@ describe('fleet: split conferences', () => {
     assert.deepEqual(check.leftOut, [
       { shard: 'dead', why: 'stale' },
       { shard: 'failing', why: 'unhealthy' },
+      { shard: 'back', why: 'recovering' },
       { shard: 'quiet', why: 'no census' },
       { shard: 'junk', why: 'unreadable' },
     ]);
@@ -272,6 +274,11 @@ describe('fleet: text output', () => {
     assert.match(formatFleet(none, READING, 120), /^Not checked, no census in the report \(CENSUS_REPORTS off, or the census poll failing\): s1$/m);
     const failing = readFleet([published('s1', shardReport(1, { healthy: false }), [room('r', 2)]), published('s2', shardReport(1), [room('r', 2)])], CLOCK);
     assert.match(formatFleet(failing, READING, 200), /^Not checked, unhealthy \(its conferences are failing over; its BOSH participants linger in prosody for a minute\): s1$/m);
+    const recovered = (ago: number): KvEntry => ({ key: 'signal-report/prod/s1', value: publishedValue(shardReport(1), [room('r', 2)], undefined, new Date(NOW - ago).toISOString()) });
+    const back = readFleet([recovered(59_000), published('s2', shardReport(1), [room('r', 2)])], CLOCK);
+    assert.match(formatFleet(back, READING, 200), /^Not checked, healthy again for less than a minute \(prosody may still hold the BOSH participants of its failed-over rooms\): s1$/m);
+    assert.equal(back.check.splits.length, 0);
+    assert.equal(readFleet([recovered(61_000), published('s2', shardReport(1), [room('r', 2)])], CLOCK).check.splits.length, 1, 'a minute after it recovered, its census counts again');
     const cut = readFleet(
       [published('big', shardReport(1), Array.from({ length: 50 }, (_, at) => room(`room${at}`, 2)), 2048), published('s2', shardReport(1), [])],
       CLOCK,
