@@ -44,6 +44,7 @@ describe('fleet ledger', () => {
     assert.deepEqual([...book.restartMoved], ['b']);
     assert.deepEqual([...book.drainMoved], ['c']);
     assert.deepEqual([...drain.movedRooms], ['c']);
+    assert.deepEqual(book.moves.map((move) => move.room), ['a', 'b', 'c'], 'every change of shard, for the split check\'s false alarms');
   });
 
   it('a join into an empty room starts a new conference wherever it lands', () => {
@@ -54,6 +55,7 @@ describe('fleet ledger', () => {
     assert.equal(book.newRooms, 2);
     assert.equal(book.movedWithoutFault.size, 0);
     assert.deepEqual([...book.replacedAfterEmpty], ['solo']);
+    assert.deepEqual(book.moves.map((move) => move.room), ['solo'], 'a conference started again on another shard changed shard too');
   });
 
   it('counts a new conference on a shard HAProxy showed unavailable on both sides of its placement', () => {
