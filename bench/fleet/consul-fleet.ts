@@ -4,7 +4,7 @@ import { readFleet } from '../../src/fleet/view';
 import { ConsulAgent, consulBinary } from '../../test/helpers/consul';
 import { DAEMON, sleep } from '../../test/helpers/daemon';
 import { BOSH_INACTIVITY_MS } from '../../test/helpers/bosh-sessions';
-import type { Ledger } from './ledger';
+import type { Ledger, ServerView } from './ledger';
 import type { ConsulResults } from './report';
 import { scoreDetection, type DetectorRead } from './split-detection';
 
@@ -29,8 +29,21 @@ export const REPORT_PREFIX = `signal-report/${ENV}/`;
 /** The room a census JID names (`room@conference.…` → `room`). */
 export const roomOfJid = (jid: string): string => jid.slice(0, jid.lastIndexOf('@') === -1 ? jid.length : jid.lastIndexOf('@'));
 
+/** One operator drain through Consul: ms from the KV write answered until the first and every HAProxy showed the shard DRAIN. */
+export interface KvDrain {
+  readonly shard: string;
+  readonly firstMs: number | null;
+  readonly allMs: number | null;
+}
+
+type HaproxyViews = () => Promise<ReadonlyMap<number, ReadonlyMap<string, ServerView>>>;
+
+const DRAIN_WAIT_MS = 30_000;
+
 export class ConsulFleet {
   private readonly client: ConsulClient;
+  /** Every drain written, once the HAProxies showed it (or 30 s passed). */
+  readonly drains: KvDrain[] = [];
 
   private constructor(
     private readonly agent: ConsulAgent,
@@ -66,9 +79,28 @@ export class ConsulFleet {
     };
   }
 
-  /** The operator's drain or ready: `consul kv put shard-states/<env>/<shard> drain`. */
-  async setStatus(shard: string, word: string): Promise<void> {
+  /**
+   * The operator's drain or ready: `consul kv put shard-states/<env>/<shard>
+   * drain`. A drain is then timed until the HAProxies show it, in the
+   * background: the fault goes on meanwhile.
+   */
+  async setStatus(shard: string, word: string, views: HaproxyViews | undefined): Promise<void> {
     await this.agent.put(statusKey(shard), word);
+    if (word === 'drain' && views !== undefined) void this.timeDrain(shard, views, performance.now());
+  }
+
+  private async timeDrain(shard: string, views: HaproxyViews, written: number): Promise<void> {
+    let firstMs: number | null = null;
+    while (performance.now() - written < DRAIN_WAIT_MS) {
+      const shown = [...(await views()).values()].map((view) => view.get(shard));
+      if (firstMs === null && shown.includes('DRAIN')) firstMs = performance.now() - written;
+      if (shown.length > 0 && shown.every((state) => state === 'DRAIN')) {
+        this.drains.push({ shard, firstMs, allMs: performance.now() - written });
+        return;
+      }
+      await sleep(50);
+    }
+    this.drains.push({ shard, firstMs, allMs: null });
   }
 
   /** The rooms the published censuses show live on two shards or more, now, each with where (`shard3 (1), shard5 (2)`). */
@@ -148,6 +180,6 @@ export class SplitCheck {
     }));
     const lagMs = 1000 + pollMs + this.consul.reportsIntervalMs + 1000;
     const detection = scoreDetection({ splits: ledger.splits, reads: this.reads, moves: ledger.moves, lagMs, ghostMs: BOSH_INACTIVITY_MS, runEnd, faults });
-    return { reportsIntervalMs: this.consul.reportsIntervalMs, detection };
+    return { reportsIntervalMs: this.consul.reportsIntervalMs, detection, drains: this.consul.drains };
   }
 }

@@ -3,6 +3,7 @@ import type { Fault, Timing } from './fault';
 import type { Ledger, SplitRecord, UnavailablePlacement } from './ledger';
 import type { Options } from './options';
 import type { ClientSettings } from './session';
+import type { KvDrain } from './consul-fleet';
 import type { DetectionScore } from './split-detection';
 
 /** The figures of a fleet run: bench/results/fleet.json, and the table printed from it. */
@@ -51,6 +52,8 @@ export interface FaultResult {
 /** With --consul: the split check of the published censuses against the ledger, and what `signal-sidecar fleet` printed at the end. */
 export interface ConsulResults {
   readonly reportsIntervalMs: number;
+  /** Each operator drain: KV write → the first and every HAProxy showing it. */
+  readonly drains: readonly KvDrain[];
   readonly detection: DetectionScore;
   readonly fleetCommand: string;
 }
@@ -272,14 +275,14 @@ function rows(output: FleetResults): string[][] {
   ]);
 }
 
-/** With --consul every drain is a KV write: how long until the first and the last HAProxy showed DRAIN. */
-function drainThroughConsul(faults: readonly FaultResult[]): string {
-  const drains = faults.filter((fault) => fault.kind === 'drain' && fault.haproxySaw === 'DRAIN');
-  const first = drains.map((fault) => fault.haproxyAfterMs).filter((ms): ms is number => ms !== null);
-  const all = drains.map((fault) => fault.haproxyAllAfterMs).filter((ms): ms is number => ms !== null);
+/** With --consul every operator drain is a KV write: how long until the first and every HAProxy showed DRAIN. */
+function drainThroughConsul(drains: readonly KvDrain[]): string {
+  const first = drains.map((drain) => drain.firstMs).filter((ms): ms is number => ms !== null);
+  const all = drains.map((drain) => drain.allMs).filter((ms): ms is number => ms !== null);
+  const ms = (value: number | null): string => (value === null ? '-' : String(Math.round(value)));
   return (
-    `operator drain through Consul, KV write → HAProxy DRAIN over ${drains.length} drains: first HAProxy median ${text(percentile(first, 50))} ms, worst ${text(percentile(first, 100))} ms; ` +
-    `every HAProxy median ${text(percentile(all, 50))} ms, worst ${text(percentile(all, 100))} ms`
+    `operator drain through Consul, KV write answered → HAProxy DRAIN (sampled every 50 ms) over ${drains.length} drains: first HAProxy median ${ms(percentile(first, 50))} ms, worst ${ms(percentile(first, 100))} ms; ` +
+    `every HAProxy median ${ms(percentile(all, 50))} ms, worst ${ms(percentile(all, 100))} ms${all.length < drains.length ? `; ${drains.length - all.length} not shown by every HAProxy within 30 s` : ''}`
   );
 }
 
@@ -307,7 +310,7 @@ function summary(output: FleetResults): string[] {
       `participants disconnected without a fault of their shard ${output.disconnectedWithoutFault}; sessions ended ${JSON.stringify(output.endings)}; ` +
       `weight changes ${output.weightChanges} (${output.weightChangesPerShardMinute} per shard and minute); ` +
       `HAProxies on different rings in ${output.ringDisagreement ?? '-'} % of the samples`,
-    ...(output.consul === null ? [] : [drainThroughConsul(output.faults), detectionLine(output.consul)]),
+    ...(output.consul === null ? [] : [drainThroughConsul(output.consul.drains), detectionLine(output.consul)]),
     `goals: ${Object.entries(output.goals).map(([goal, met]) => `${goal} ${met ? 'yes' : 'NO'}`).join(', ')}`,
   ];
 }

@@ -12,7 +12,7 @@ import { Crowd } from './crowd';
 import { debian13Haproxy } from './debian13-haproxy';
 import type { Fault, FaultContext, Timing } from './fault';
 import { HaproxyFleet, type HaproxyRuntime } from './haproxy-fleet';
-import { Ledger } from './ledger';
+import { Ledger, type ServerView } from './ledger';
 import { options, type Options } from './options';
 import { RegionalBalancer } from './regional-balancer';
 import { markdown, results, table, type FleetResults } from './report';
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   let sampling = true;
   const loops: Promise<void>[] = [];
   try {
-    await startShards(settings, consul, shards);
+    await startShards(settings, consul, shards, async () => (haproxies === undefined ? new Map() : (await haproxies.views()).views));
     log(`  ${shards.length} shards up (jicofo, prosody and sidecar each a process)${consul === undefined ? '' : `; ${consul.version}: drains through it, reports with the census into it`}`);
     const servers = shards.map((shard, index) => ({ name: shard.name, port: shard.front.port, agentPort: shard.sidecar.agentPort, id: index + 1 }));
     haproxies = await HaproxyFleet.start(configText, servers, await runtimes(settings));
@@ -153,12 +153,12 @@ async function main(): Promise<void> {
   }
 }
 
-/** The shards, each sidecar (with --consul) watching its key in Consul, where the operator's drains then go. */
-async function startShards(settings: Options, consul: ConsulFleet | undefined, shards: FleetShard[]): Promise<void> {
+/** The shards, each sidecar (with --consul) watching its key in Consul, where the operator's drains then go, timed until `views` show them. */
+async function startShards(settings: Options, consul: ConsulFleet | undefined, shards: FleetShard[], views: () => Promise<ReadonlyMap<number, ReadonlyMap<string, ServerView>>>): Promise<void> {
   for (let i = 1; i <= settings.shards; i += 1) {
     const name = `shard${i}`;
     const shard = await FleetShard.start(name, settings.launch, { LOG_LEVEL: 'warn', ...consul?.sidecarEnv(name), ...settings.sidecarEnv });
-    if (consul !== undefined) shard.statusVia = (word) => consul.setStatus(name, word);
+    if (consul !== undefined) shard.statusVia = (word) => consul.setStatus(name, word, views);
     shards.push(shard);
   }
 }
