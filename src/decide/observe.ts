@@ -1,7 +1,7 @@
 import type { Census } from '../collect/census';
 import { answeredOk, type ProbeResult } from '../collect/http-probe';
 import type { Samples } from './samples';
-import { statusWordInForce, type StatusSource } from './status-word';
+import { statusWordInForce, type StatusWord } from './status-word';
 
 export type Status = 'ready' | 'drain' | 'maint' | 'unknown';
 
@@ -29,8 +29,8 @@ export interface Observation {
   readonly statsValid: boolean;
   /** The status word in force was read (from the file, or from Consul). */
   readonly statusFileOk: boolean;
-  /** Where that word came from. */
-  readonly statusSource: StatusSource;
+  /** That word as a status-file sample, and where it came from. */
+  readonly statusWord: StatusWord;
   /** Status from the file and the participant count. */
   readonly status: Status;
   /** Null whenever jicofo is not healthy: a broken jicofo may report stale stats. */
@@ -131,7 +131,7 @@ export function observe(samples: Samples, settings: DecisionSettings): Observati
     prosodySoftDown: prosody === 'soft',
     statsValid,
     statusFileOk,
-    statusSource: inForce.source,
+    statusWord: inForce,
     status,
     participants,
     conferences: stats?.conferences ?? null,

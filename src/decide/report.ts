@@ -1,7 +1,7 @@
 import type { Samples } from './samples';
 import type { Observation, Status } from './observe';
 import type { Judgement } from './flap';
-import { statusWordInForce, type StatusSource } from './status-word';
+import type { StatusSource } from './status-word';
 
 /** The /signal/report body. Field names are the original's and must not change. */
 export interface Report {
@@ -102,7 +102,7 @@ export function buildReport(samples: Samples, observation: Observation, verdict:
   const health = samples.jicofoHealth;
   const stats = samples.jicofoStats?.probe ?? null;
   const prosody = samples.prosody;
-  const word = statusWordInForce(samples.statusFile, samples.consulStatus).sample;
+  const word = observation.statusWord.sample;
   const report: Report = {
     time: new Date(time).toISOString(),
     healthy: judgement.healthy,
@@ -130,7 +130,7 @@ export function buildReport(samples: Samples, observation: Observation, verdict:
     statuses: {
       statusFileFound: word?.found ?? false,
       statusFileContents: word?.contents ?? '',
-      statusSource: observation.statusSource,
+      statusSource: observation.statusWord.source,
     },
     stats: { jicofoParticipants: observation.participants, jicofoConferences: observation.conferences },
   };
