@@ -1,5 +1,5 @@
 import type { FleetShard } from '../fleet/shard-report';
-import type { SplitCheck } from '../fleet/splits';
+import type { LeftOutWhy, SplitCheck } from '../fleet/splits';
 import type { FleetView } from '../fleet/view';
 
 /**
@@ -89,6 +89,15 @@ export function wrap(text: string, columns: number): string[] {
   return [...lines, line];
 }
 
+/** Why a shard's census was not compared, in the order the notes come. A Record: a new reason cannot be left without one. */
+const LEFT_OUT_NOTES: Readonly<Record<LeftOutWhy, string>> = {
+  stale: "stale (a stopped sidecar's last census would give false alarms)",
+  unhealthy: 'unhealthy (its conferences are failing over; its BOSH participants linger in prosody for a minute)',
+  recovering: 'healthy again for less than a minute (prosody may still hold the BOSH participants of its failed-over rooms)',
+  unreadable: 'unreadable',
+  'no census': 'no census in the report (CENSUS_REPORTS off, or the census poll failing)',
+};
+
 function splitLines(check: SplitCheck, columns: number): string[] {
   const lines: string[] = [];
   const notes: string[] = [];
@@ -100,17 +109,10 @@ function splitLines(check: SplitCheck, columns: number): string[] {
   } else {
     notes.push('No census to compare: no fresh report carries one (CENSUS_POLL and CENSUS_REPORTS on the shards).');
   }
-  const leftOut = (why: string): string[] => check.leftOut.filter((shard) => shard.why === why).map((shard) => shard.shard);
-  const stale = leftOut('stale');
-  const unhealthy = leftOut('unhealthy');
-  const recovering = leftOut('recovering');
-  const unreadable = leftOut('unreadable');
-  const noCensus = leftOut('no census');
-  if (stale.length > 0) notes.push(`Not checked, stale (a stopped sidecar's last census would give false alarms): ${names(stale)}`);
-  if (unhealthy.length > 0) notes.push(`Not checked, unhealthy (its conferences are failing over; its BOSH participants linger in prosody for a minute): ${names(unhealthy)}`);
-  if (recovering.length > 0) notes.push(`Not checked, healthy again for less than a minute (prosody may still hold the BOSH participants of its failed-over rooms): ${names(recovering)}`);
-  if (unreadable.length > 0) notes.push(`Not checked, unreadable: ${names(unreadable)}`);
-  if (noCensus.length > 0) notes.push(`Not checked, no census in the report (CENSUS_REPORTS off, or the census poll failing): ${names(noCensus)}`);
+  for (const [why, note] of Object.entries(LEFT_OUT_NOTES) as [LeftOutWhy, string][]) {
+    const shards = check.leftOut.filter((shard) => shard.why === why).map((shard) => shard.shard);
+    if (shards.length > 0) notes.push(`Not checked, ${note}: ${names(shards)}`);
+  }
   const cut = check.truncated.map((shard) => `${shard.shard} (${shard.rooms}${shard.totalRooms === null ? '' : ` of ${shard.totalRooms}`} rooms)`);
   if (cut.length > 0) notes.push(`Census cut to fit Consul (smaller rooms left out, their splits unseen): ${names(cut)}`);
   return [...lines, ...notes.flatMap((note) => wrap(note, columns))];
