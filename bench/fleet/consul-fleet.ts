@@ -27,7 +27,7 @@ export const statusKey = (shard: string): string => `shard-states/${ENV}/${shard
 export const REPORT_PREFIX = `signal-report/${ENV}/`;
 
 /** The room a census JID names (`room@conference.…` → `room`). */
-export const roomOfJid = (jid: string): string => jid.slice(0, jid.lastIndexOf('@') === -1 ? jid.length : jid.lastIndexOf('@'));
+export const roomOfJid = (jid: string): string => jid.replace(/@[^@]*$/, '');
 
 /** One operator drain through Consul: ms from the KV write answered until the first and every HAProxy showed the shard DRAIN. */
 export interface KvDrain {
@@ -59,8 +59,9 @@ export class ConsulFleet {
     return new ConsulFleet(await ConsulAgent.start(binary.path), reportsIntervalMs);
   }
 
-  get version(): string {
-    return `Consul on 127.0.0.1:${this.agent.httpPort}`;
+  /** Where it listens, for the log. */
+  get address(): string {
+    return `127.0.0.1:${this.agent.httpPort}`;
   }
 
   /** A shard's sidecar settings, as Jitsi's Nomad job sets them for the original. */

@@ -279,10 +279,9 @@ function rows(output: FleetResults): string[][] {
 function drainThroughConsul(drains: readonly KvDrain[]): string {
   const first = drains.map((drain) => drain.firstMs).filter((ms): ms is number => ms !== null);
   const all = drains.map((drain) => drain.allMs).filter((ms): ms is number => ms !== null);
-  const ms = (value: number | null): string => (value === null ? '-' : String(Math.round(value)));
   return (
-    `operator drain through Consul, KV write answered → HAProxy DRAIN (sampled every 50 ms) over ${drains.length} drains: first HAProxy median ${ms(percentile(first, 50))} ms, worst ${ms(percentile(first, 100))} ms; ` +
-    `every HAProxy median ${ms(percentile(all, 50))} ms, worst ${ms(percentile(all, 100))} ms${all.length < drains.length ? `; ${drains.length - all.length} not shown by every HAProxy within 30 s` : ''}`
+    `operator drain through Consul, KV write answered → HAProxy DRAIN (sampled every 50 ms) over ${drains.length} drains: first HAProxy median ${text(rounded(percentile(first, 50)))} ms, worst ${text(rounded(percentile(first, 100)))} ms; ` +
+    `every HAProxy median ${text(rounded(percentile(all, 50)))} ms, worst ${text(rounded(percentile(all, 100)))} ms${all.length < drains.length ? `; ${drains.length - all.length} not shown by every HAProxy within 30 s` : ''}`
   );
 }
 

@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   const loops: Promise<void>[] = [];
   try {
     await startShards(settings, consul, shards, async () => (haproxies === undefined ? new Map() : (await haproxies.views()).views));
-    log(`  ${shards.length} shards up (jicofo, prosody and sidecar each a process)${consul === undefined ? '' : `; ${consul.version}: drains through it, reports with the census into it`}`);
+    log(`  ${shards.length} shards up (jicofo, prosody and sidecar each a process)${consul === undefined ? '' : `; Consul on ${consul.address}: drains through it, reports with the census into it`}`);
     const servers = shards.map((shard, index) => ({ name: shard.name, port: shard.front.port, agentPort: shard.sidecar.agentPort, id: index + 1 }));
     haproxies = await HaproxyFleet.start(configText, servers, await runtimes(settings));
     const fleet = haproxies;
